@@ -1,0 +1,91 @@
+"""The detector contract shared by ``NFADetector`` and every baseline.
+
+It follows the convention users know from PyOD: ``fit(X, y=None)`` returns self, ``y = 1``
+marks a known anomaly and ``y = 0`` a normal row, ``decision_function(X)`` grows with
+abnormality, and ``predict(X)`` thresholds it at the ``(1 - contamination)`` quantile of the
+training rows' scores. Learned attributes end in ``_``. ``X`` may be a 2-D array or a DataFrame
+with numeric and categorical columns: a ``TabularEncoder`` learned on the training rows turns
+it into features.
+"""
+
+import numpy as np
+import pandas as pd
+
+from tfp_flowad.preprocessing import TabularEncoder, as_frame
+from tfp_flowad.validation import check_labels, check_min_normal_rows
+
+__all__ = ["BaseDetector"]
+
+
+class BaseDetector:
+    """Base class of all detectors.
+
+    Subclasses implement ``_fit(X, y)`` and ``_score(X)`` on encoded float matrices (or override
+    ``_fit_rows`` / ``_score_rows`` to see the raw rows); this class validates inputs, learns
+    the encoder, and sets ``n_features_in_``, ``feature_names_in_``, ``decision_scores_`` and
+    ``threshold_``.
+
+    Args:
+        contamination: expected fraction of anomalies; sets ``threshold_`` for ``predict``.
+        random_state: integer seed; the same seed gives the same scores on CPU.
+        categorical_columns: names of categorical columns, or ``"auto"`` (string-like dtypes).
+        log_transform: ``"auto"``, ``True`` or ``False``: ``log1p`` of heavy-tailed columns
+            (see ``TabularEncoder.fit``).
+    """
+
+    #: fewest normal rows that ``fit`` accepts.
+    min_normal_rows: int = 10
+
+    def __init__(
+        self,
+        contamination: float = 0.01,
+        random_state: int | None = None,
+        categorical_columns="auto",
+        log_transform="auto",
+    ):
+        self.contamination = contamination
+        self.random_state = random_state
+        self.categorical_columns = categorical_columns
+        self.log_transform = log_transform
+
+    def fit(self, X, y=None) -> "BaseDetector":
+        """Fits on rows ``X``; ``y`` marks known anomalies with 1 (``None``: one-class)."""
+        if not 0.0 < self.contamination < 0.5:
+            raise ValueError(f"contamination must be in (0, 0.5); got {self.contamination!r}")
+        frame = as_frame(X, "X")
+        y = check_labels(y, len(frame), "y")
+        check_min_normal_rows(y, self.min_normal_rows, "y")
+        self.encoder_ = TabularEncoder.fit(frame, self.categorical_columns, self.log_transform)
+        self.feature_names_in_ = list(self.encoder_.input_columns)
+        self.n_features_in_ = len(self.feature_names_in_)
+        self._fit_rows(frame, y)
+        self.decision_scores_ = self._score_rows(frame)
+        self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.contamination))
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        """Anomaly scores of ``X``, ``[n_rows]``, higher = more abnormal."""
+        return self._score_rows(self._check_rows(X))
+
+    def predict(self, X) -> np.ndarray:
+        """0 (normal) / 1 (anomaly) for each row: score above ``threshold_``."""
+        return (self.decision_function(X) > self.threshold_).astype(np.int64)
+
+    def _check_rows(self, X) -> pd.DataFrame:
+        if not hasattr(self, "threshold_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit(X, y) first")
+        return as_frame(X, "X", self.feature_names_in_)
+
+    def _fit_rows(self, frame: pd.DataFrame, y: np.ndarray) -> None:
+        self._fit(self.encoder_.transform(frame), y)
+
+    def _score_rows(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self._score(self.encoder_.transform(frame)), dtype=np.float64)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Learns from encoded float32 ``X`` and 0/1 labels ``y`` (subclasses implement it)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _fit or _fit_rows")
+
+    def _score(self, X: np.ndarray) -> np.ndarray:
+        """Scores encoded ``X``; higher = more abnormal (subclasses implement it)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _score or _score_rows")

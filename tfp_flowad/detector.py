@@ -1,0 +1,376 @@
+"""``NFADetector``: the paper's Algorithm 1 behind a fit / decision_function / predict API.
+
+1. fit a flow (MAF by default) to the normal rows by maximum likelihood with the Jacobian
+   regulariser, eq. (41);
+2. distil it into an IAF student, eq. (34) (skipped for flows that sample fast themselves);
+3. sample surrogate anomalies from the Gaussian tail pushed through the sampler flow;
+4. train a classifier with the (1 + eps)-class loss, eq. (6), on normal rows, known anomalies
+   and fresh surrogates.
+
+The anomaly score is ``-logit f(x)``, ``f(x)`` the classifier's estimate of ``P(C+ | x)``.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from tfp_flowad import __version__
+from tfp_flowad.base import BaseDetector
+from tfp_flowad.flows import FLOWS
+from tfp_flowad.nn.mlp import make_mlp
+from tfp_flowad.preprocessing import TabularEncoder
+from tfp_flowad.sampling import TailSampler
+from tfp_flowad.training.classifier import OnePlusEpsTrainer, make_classifier_dataset
+from tfp_flowad.training.distillation import Distiller, distillation_steps
+
+__all__ = ["NFADetector"]
+
+#: flows that sample slowly and are distilled into an IAF before tail sampling.
+_DISTILLED_FLOWS = {"maf"}
+_MANIFEST = "detector.json"
+
+
+class NFADetector(BaseDetector):
+    """Normalizing-flow anomaly detector (Ryzhikov et al., arXiv 1912.09323, Algorithm 1).
+
+    Args:
+        flow: ``"maf"`` (distilled into an IAF), ``"realnvp"``, ``"planar"`` or ``"radial"``.
+        flow_layers: number of flow steps.
+        flow_hidden_units: hidden widths of each step's network (MADE / coupling net).
+        flow_epochs: maximum epochs of the flow fit (early stopping on held-out NLL).
+        jacobian_penalty: ``lambda`` of eq. (41); 0 turns the regulariser off.
+        penalty_every: estimate ``L_J`` every this many steps (weighted to stay unbiased).
+        penalty_batch_size: base samples per ``L_J`` estimate.
+        distillation_steps: steps of probability distillation.
+        tail_p_value: mass of the base Gaussian's tail that surrogate anomalies come from.
+        classifier_hidden_units: hidden widths of the classifier MLP.
+        classifier_epochs: maximum epochs of the classifier fit.
+        gamma: weight of the known-anomaly term of eq. (6).
+        eps: the surrogate term of eq. (6) is weighted ``1 - eps``.
+        batch_size: rows per step in every stage.
+        learning_rate: Adam learning rate of every stage.
+        validation_fraction: share of normal rows held out for early stopping (0: none).
+        patience: early-stopping patience in epochs.
+        log_transform: ``"auto"``, ``True`` or ``False`` (see ``TabularEncoder.fit``).
+        contamination: expected fraction of anomalies; sets ``threshold_``.
+        random_state: integer seed; the same seed gives the same scores on CPU.
+        categorical_columns: names, or ``"auto"`` (string-like dtypes).
+        verbose: Keras verbosity (0 silent, 1 progress bars, 2 one line per epoch).
+
+    Attributes:
+        encoder_: the ``TabularEncoder`` learned on the training rows.
+        flow_: the fitted flow; ``sampler_flow_``: the flow that samples surrogates (the IAF).
+        classifier_: the Keras classifier network (logits of ``P(C+ | x)``).
+        history_: Keras histories per stage; ``fit_seconds_``: wall seconds per stage.
+        threshold_: score above which ``predict`` says 1.
+
+    Examples:
+        >>> detector = NFADetector(random_state=0).fit(X_train, y_train)  # doctest: +SKIP
+        >>> scores = detector.decision_function(X_test)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        flow: str = "maf",
+        flow_layers: int = 4,
+        flow_hidden_units: tuple[int, ...] = (128, 128),
+        flow_epochs: int = 8,
+        jacobian_penalty: float = 1e-3,
+        penalty_every: int = 10,
+        penalty_batch_size: int = 32,
+        distillation_steps: int = 600,
+        tail_p_value: float = 0.05,
+        classifier_hidden_units: tuple[int, ...] = (64, 32),
+        classifier_epochs: int = 10,
+        gamma: float = 1.0,
+        eps: float = 0.05,
+        batch_size: int = 512,
+        learning_rate: float = 1e-3,
+        validation_fraction: float = 0.1,
+        patience: int = 2,
+        log_transform="auto",
+        contamination: float = 0.01,
+        random_state: int | None = None,
+        categorical_columns="auto",
+        verbose: int = 0,
+    ):
+        super().__init__(contamination, random_state, categorical_columns, log_transform)
+        self.flow = flow
+        self.flow_layers = flow_layers
+        self.flow_hidden_units = flow_hidden_units
+        self.flow_epochs = flow_epochs
+        self.jacobian_penalty = jacobian_penalty
+        self.penalty_every = penalty_every
+        self.penalty_batch_size = penalty_batch_size
+        self.distillation_steps = distillation_steps
+        self.tail_p_value = tail_p_value
+        self.classifier_hidden_units = classifier_hidden_units
+        self.classifier_epochs = classifier_epochs
+        self.gamma = gamma
+        self.eps = eps
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------------------ fit
+    def get_params(self) -> dict:
+        """The constructor arguments (as scikit-learn's ``get_params``)."""
+        return {
+            name: getattr(self, name)
+            for name in self.__init__.__code__.co_varnames[1 : self.__init__.__code__.co_argcount]
+        }
+
+    def _make_flow(self, name: str, dim: int, seed: int | None, penalty: float):
+        if name not in FLOWS:
+            raise ValueError(f"flow must be one of {sorted(set(FLOWS) - {'iaf'})}; got {name!r}")
+        kwargs = dict(jacobian_penalty=penalty, seed=seed)
+        if name in ("maf", "iaf", "realnvp"):
+            kwargs["hidden_units"] = tuple(self.flow_hidden_units)
+        if penalty > 0:
+            kwargs.update(
+                penalty_every=self.penalty_every, penalty_batch_size=self.penalty_batch_size
+            )
+        return FLOWS[name](dim, num_layers=self.flow_layers, **kwargs)
+
+    def _fit_rows(self, frame: pd.DataFrame, y: np.ndarray) -> None:
+        if self.flow == "iaf" or self.flow not in FLOWS:
+            raise ValueError(
+                f"flow must be one of ['maf', 'planar', 'radial', 'realnvp']; got {self.flow!r}"
+            )
+        if not 0.0 < self.tail_p_value <= 1.0:
+            raise ValueError(f"tail_p_value must be in (0, 1]; got {self.tail_p_value!r}")
+        seed = self.random_state
+        if seed is not None:
+            keras.utils.set_random_seed(seed)
+        raw = self.encoder_.raw_matrix(frame)
+        rng = np.random.default_rng(seed)
+        normal = raw[y == 0][rng.permutation(int((y == 0).sum()))]
+        anomaly = raw[y == 1]
+        n_val = int(len(normal) * self.validation_fraction)
+        validation, normal = normal[:n_val], normal[n_val:]
+        dim = self.encoder_.output_dim
+        encoder = self.encoder_
+
+        def noisy(batch, stateless_seed):
+            return encoder.finish(encoder.dequantise(batch, tf.cast(stateless_seed, tf.int32)))
+
+        def flow_data(rows):
+            return make_classifier_dataset(
+                rows, None, self.batch_size, seed, transform=noisy
+            ).map(lambda batch: batch["normal"])
+
+        callbacks = []
+        if n_val > 0:
+            callbacks = [
+                keras.callbacks.EarlyStopping(
+                    monitor="val_nll",
+                    mode="min",
+                    patience=self.patience,
+                    restore_best_weights=True,
+                )
+            ]
+        self.history_, self.fit_seconds_ = {}, {}
+
+        start = time.perf_counter()
+        flow = self._make_flow(self.flow, dim, seed, self.jacobian_penalty)
+        flow.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
+        history = flow.fit(
+            flow_data(normal),
+            validation_data=flow_data(validation) if n_val else None,
+            epochs=self.flow_epochs,
+            callbacks=callbacks,
+            verbose=self.verbose,
+        )
+        self.flow_, self.history_["flow"] = flow, history.history
+        self.fit_seconds_["flow"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        sampler_flow = flow
+        if self.flow in _DISTILLED_FLOWS:
+            sampler_flow = self._make_flow("iaf", dim, seed, 0.0)
+            distiller = Distiller(flow, sampler_flow, batch_size=self.batch_size)
+            distiller.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
+            flow.trainable = False
+            history = distiller.fit(
+                distillation_steps(self.distillation_steps), epochs=1, verbose=self.verbose
+            )
+            flow.trainable = True
+            self.history_["distillation"] = history.history
+        self.sampler_flow_ = sampler_flow
+        self.fit_seconds_["distillation"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        network = make_mlp(dim, tuple(self.classifier_hidden_units))
+        trainer = OnePlusEpsTrainer(
+            network,
+            TailSampler(sampler_flow, self.tail_p_value, seed=seed),
+            gamma=self.gamma,
+            eps=self.eps,
+        )
+        trainer.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
+        history = trainer.fit(
+            make_classifier_dataset(normal, anomaly, self.batch_size, seed, transform=noisy),
+            epochs=self.classifier_epochs,
+            verbose=self.verbose,
+        )
+        self.classifier_, self.history_["classifier"] = network, history.history
+        self.fit_seconds_["classifier"] = time.perf_counter() - start
+        self._scorer = None
+
+    # ---------------------------------------------------------------------------- score
+    def _score_function(self):
+        """A ``tf.function`` from raw column tensors to anomaly scores ``-logit f(x)``."""
+        if getattr(self, "_scorer", None) is None:
+            encoder, network = self.encoder_, self.classifier_
+
+            @tf.function(input_signature=[encoder.input_signature()])
+            def score(inputs):
+                return -network(encoder(inputs))[:, 0]
+
+            self._scorer = score
+        return self._scorer
+
+    def _score_rows(self, frame: pd.DataFrame, batch_size: int = 65536) -> np.ndarray:
+        score = self._score_function()
+        parts = []
+        for start in range(0, len(frame), batch_size):
+            tensors = self.encoder_.to_tensors(frame.iloc[start : start + batch_size])
+            parts.append(score(tensors).numpy())
+        return np.concatenate(parts).astype(np.float64)
+
+    def _score(self, X: np.ndarray) -> np.ndarray:
+        """``-logit f(x)`` of encoded features ``X``."""
+        return -self.classifier_(X)[:, 0].numpy()
+
+    def predict_proba(self, X) -> np.ndarray:
+        """``[n, 2]``: ``[P(normal | x), P(anomaly | x)]`` from the classifier, ``1 - f`` = anomaly."""
+        p_anomaly = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.stack([1.0 - p_anomaly, p_anomaly], axis=1)
+
+    def log_prob(self, X) -> np.ndarray:
+        """``log p(x)`` of the fitted flow at the encoded (scaled, one-hot) features of ``X``."""
+        features = self.encoder_.transform(self._check_rows(X))
+        return self.flow_.log_prob(features).numpy().astype(np.float64)
+
+    # ---------------------------------------------------------------------- persistence
+    def save(self, path) -> Path:
+        """Writes the fitted detector to directory ``path`` atomically (temp dir, then rename).
+
+        An existing detector directory at ``path`` is replaced; any other existing path is an
+        error.
+        """
+        if not hasattr(self, "threshold_"):
+            raise RuntimeError("NFADetector is not fitted yet: call fit(X, y) before save(path)")
+        path = Path(path)
+        if path.exists() and not (path / _MANIFEST).is_file():
+            raise FileExistsError(f"path {str(path)!r} exists and is not a saved NFADetector")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            keras.saving.save_model(self.classifier_, staging / "classifier.keras")
+            keras.saving.save_model(self.flow_, staging / "flow.keras")
+            if self.sampler_flow_ is not self.flow_:
+                keras.saving.save_model(self.sampler_flow_, staging / "sampler_flow.keras")
+            manifest = {
+                "format": "tfp_flowad.NFADetector",
+                "version": __version__,
+                "params": _jsonable(self.get_params()),
+                "encoder": self.encoder_.get_config(),
+                "threshold": self.threshold_,
+                "decision_scores_quantiles": np.quantile(
+                    self.decision_scores_, [0.0, 0.5, 0.99, 1.0]
+                ).tolist(),
+                "fit_seconds": self.fit_seconds_,
+                "history": _jsonable(self.history_),
+            }
+            (staging / _MANIFEST).write_text(json.dumps(manifest, indent=1))
+            _replace_directory(staging, path)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path) -> "NFADetector":
+        """Reads a directory written by ``save``.
+
+        Raises:
+            FileNotFoundError: ``path`` or one of its files is missing.
+            ValueError: the directory is not a saved detector or a file is corrupt.
+        """
+        path = Path(path)
+        if not path.is_dir():
+            raise FileNotFoundError(f"model directory {str(path)!r} does not exist")
+        manifest_path = path / _MANIFEST
+        if not manifest_path.is_file():
+            raise FileNotFoundError(
+                f"model directory {str(path)!r} has no {_MANIFEST}: not a saved NFADetector"
+            )
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            if manifest.get("format") != "tfp_flowad.NFADetector":
+                raise ValueError(f"unexpected format {manifest.get('format')!r}")
+            detector = cls(**manifest["params"])
+            detector.encoder_ = TabularEncoder.from_config(manifest["encoder"])
+            detector.threshold_ = float(manifest["threshold"])
+            detector.fit_seconds_ = manifest.get("fit_seconds", {})
+            detector.history_ = manifest.get("history", {})
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"model directory {str(path)!r}: corrupt {_MANIFEST}: {error}") from None
+        detector.feature_names_in_ = list(detector.encoder_.input_columns)
+        detector.n_features_in_ = len(detector.feature_names_in_)
+        detector.classifier_ = _load_keras(path / "classifier.keras")
+        detector.flow_ = _load_keras(path / "flow.keras")
+        sampler_path = path / "sampler_flow.keras"
+        detector.sampler_flow_ = _load_keras(sampler_path) if sampler_path.exists() else (
+            detector.flow_
+        )
+        detector._scorer = None
+        return detector
+
+    def export_saved_model(self, path, version: int | None = None) -> Path:
+        """A SavedModel for TF Serving at ``path/<version>/``; see ``tfp_flowad.export``."""
+        from tfp_flowad.export import export_saved_model
+
+        return export_saved_model(self, path, version)
+
+
+def _load_keras(file: Path):
+    if not file.is_file():
+        raise FileNotFoundError(f"model file {str(file)!r} is missing: the directory is partial")
+    try:
+        return keras.saving.load_model(file)
+    except Exception as error:  # Keras raises many types for a damaged archive
+        raise ValueError(f"model file {str(file)!r} is corrupt: {error}") from None
+
+
+def _replace_directory(staging: Path, target: Path) -> None:
+    """Moves ``staging`` to ``target``; an old ``target`` is swapped out, then removed."""
+    if target.exists():
+        trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+        os.replace(target, trash / "old")
+        os.replace(staging, target)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(staging, target)
+
+
+def _jsonable(value):
+    """Tuples -> lists and numpy scalars -> Python numbers, recursively."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

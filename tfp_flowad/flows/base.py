@@ -1,0 +1,218 @@
+"""The base class of all flows: a Keras model that owns the weights and builds its TFP
+distribution on every call, and the density trainer of eq. (41).
+"""
+
+import abc
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfp_flowad.losses import jacobian_penalty, negative_log_likelihood
+
+tfd = tfp.distributions
+tfb = tfp.bijectors
+
+__all__ = ["Flow", "random_permutations", "chain"]
+
+
+class Flow(keras.Model, abc.ABC):
+    """``x = f(z)``, ``z ~ N(0, I_D)``; ``log p(x) = log N(f^{-1}(x)) - log|det J(f|f^{-1}(x))|``.
+
+    Subclasses create their Keras weights in ``__init__`` and implement ``make_bijector()``,
+    which returns the TFP bijector of the sampling map ``f: z -> x`` built from the current
+    weight tensors. It is rebuilt on every call (Keras owns the variables, TFP the math), so
+    gradients reach every weight and nothing is cached across steps.
+
+    Training (``compile`` then ``fit(x)``) maximises eq. (41),
+    ``L_NF - lambda * L_J = E_x log p(x) - lambda * E_{z ~ N(0, I)} [ log|det J(f|z)| ^ 2 ]``,
+    i.e. minimises ``loss = nll + lambda * jacobian_penalty``, and logs both terms.
+
+    The penalty estimator: every ``penalty_every``-th step, ``penalty_batch_size`` fresh base
+    samples ``z`` give an unbiased estimate of ``L_J`` (eq. 40), weighted by ``penalty_every``
+    so that its expected gradient per step is that of ``lambda * L_J``. For flows whose sampling
+    direction is sequential (MAF), this bounds the penalty's cost; see ``benchmarks/``.
+
+    Args:
+        event_size: ``D``.
+        jacobian_penalty: ``lambda >= 0``; 0 turns the regulariser off.
+        penalty_batch_size: base samples per penalty estimate.
+        penalty_every: estimate the penalty every this many steps.
+        seed: integer seed of the flow's ``SeedGenerator`` (sampling and penalty draws).
+    """
+
+    def __init__(
+        self,
+        event_size: int,
+        jacobian_penalty: float = 0.0,
+        penalty_batch_size: int = 64,
+        penalty_every: int = 1,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(event_size) < 1:
+            raise ValueError(f"event_size must be >= 1; got {event_size!r}")
+        if jacobian_penalty < 0:
+            raise ValueError(f"jacobian_penalty must be >= 0; got {jacobian_penalty!r}")
+        if penalty_every < 1 or penalty_batch_size < 1:
+            raise ValueError(
+                "penalty_every and penalty_batch_size must be >= 1; got "
+                f"{penalty_every!r} and {penalty_batch_size!r}"
+            )
+        self.event_size = int(event_size)
+        self.jacobian_penalty = float(jacobian_penalty)
+        self.penalty_batch_size = int(penalty_batch_size)
+        self.penalty_every = int(penalty_every)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.trackers = {
+            name: keras.metrics.Mean(name=name) for name in ("loss", "nll", "jacobian_penalty")
+        }
+
+    # ----------------------------------------------------------------------------- the math
+    @abc.abstractmethod
+    def make_bijector(self) -> tfb.Bijector:
+        """The sampling map ``f: z -> x`` as a TFP bijector, built from the current weights."""
+
+    def base_distribution(self) -> tfd.Distribution:
+        """``N(0, I_D)``."""
+        return tfd.Sample(
+            tfd.Normal(tf.constant(0.0, self.compute_dtype), tf.constant(1.0, self.compute_dtype)),
+            sample_shape=[self.event_size],
+        )
+
+    def distribution(self) -> tfd.TransformedDistribution:
+        """The flow's distribution of ``x``, built anew from the current weights."""
+        return tfd.TransformedDistribution(self.base_distribution(), self.make_bijector())
+
+    def log_prob(self, x) -> tf.Tensor:
+        """``log p(x) = log N(f^{-1}(x); 0, I) + log|det J(f^{-1}|x)|``, eq. (39); ``[batch]``."""
+        x = tf.convert_to_tensor(x, self.compute_dtype)
+        bijector = self.make_bijector()
+        z = bijector.inverse(x)
+        return self.base_distribution().log_prob(z) + bijector.inverse_log_det_jacobian(
+            x, event_ndims=1
+        )
+
+    def forward(self, z) -> tf.Tensor:
+        """``x = f(z)``."""
+        return self.make_bijector().forward(tf.convert_to_tensor(z, self.compute_dtype))
+
+    def inverse(self, x) -> tf.Tensor:
+        """``z = f^{-1}(x)``."""
+        return self.make_bijector().inverse(tf.convert_to_tensor(x, self.compute_dtype))
+
+    def forward_log_det_jacobian(self, z) -> tf.Tensor:
+        """``log|det J(f|z)|``, ``[batch]``."""
+        z = tf.convert_to_tensor(z, self.compute_dtype)
+        return self.make_bijector().forward_log_det_jacobian(z, event_ndims=1)
+
+    def sample_base(self, n: int) -> tf.Tensor:
+        """``z ~ N(0, I_D)``, ``[n, D]``, drawn from the flow's ``SeedGenerator``."""
+        return keras.random.normal(
+            (n, self.event_size), dtype=self.compute_dtype, seed=self.seed_generator
+        )
+
+    def sample_and_log_prob(self, n: int) -> tuple[tf.Tensor, tf.Tensor]:
+        """``x = f(z)`` and ``log p(x) = log N(z) - log|det J(f|z)|`` in one forward pass."""
+        z = self.sample_base(n)
+        bijector = self.make_bijector()
+        x = bijector.forward(z)
+        log_det = bijector.forward_log_det_jacobian(z, event_ndims=1)
+        return x, self.base_distribution().log_prob(z) - log_det
+
+    def sample(self, n: int) -> tf.Tensor:
+        """``[n, D]`` samples ``x = f(z)``."""
+        return self.forward(self.sample_base(n))
+
+    def call(self, x):
+        return self.log_prob(x)
+
+    # ------------------------------------------------------------------------- the trainer
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def _penalty(self) -> tf.Tensor:
+        """``penalty_every * L_J`` on this step's draw, or 0 between draws."""
+        z = self.sample_base(self.penalty_batch_size)
+        if self.penalty_every == 1:
+            return jacobian_penalty(self.forward_log_det_jacobian(z))
+        iterations = self.optimizer.iterations if self.optimizer is not None else 0
+        return tf.cond(
+            tf.equal(tf.math.floormod(iterations, self.penalty_every), 0),
+            lambda: self.penalty_every * jacobian_penalty(self.forward_log_det_jacobian(z)),
+            lambda: tf.constant(0.0, self.compute_dtype),
+        )
+
+    def _loss_terms(self, data) -> dict[str, tf.Tensor]:
+        x = data[0] if isinstance(data, tuple) else data
+        nll = negative_log_likelihood(self.log_prob(x))
+        if self.jacobian_penalty > 0:
+            penalty = self._penalty()
+        else:
+            penalty = tf.constant(0.0, self.compute_dtype)
+        return {
+            "nll": nll,
+            "jacobian_penalty": penalty,
+            "loss": nll + self.jacobian_penalty * penalty,
+        }
+
+    def _record(self, terms):
+        for name, tracker in self.trackers.items():
+            tracker.update_state(terms[name])
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            terms = self._loss_terms(data)
+        grads = tape.gradient(terms["loss"], self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        return self._record(terms)
+
+    def test_step(self, data):
+        x = data[0] if isinstance(data, tuple) else data
+        nll = negative_log_likelihood(self.log_prob(x))
+        terms = {"nll": nll, "jacobian_penalty": tf.constant(0.0, nll.dtype), "loss": nll}
+        if self.jacobian_penalty > 0:
+            z = self.sample_base(self.penalty_batch_size)
+            terms["jacobian_penalty"] = jacobian_penalty(self.forward_log_det_jacobian(z))
+            terms["loss"] = nll + self.jacobian_penalty * terms["jacobian_penalty"]
+        return self._record(terms)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            event_size=self.event_size,
+            jacobian_penalty=self.jacobian_penalty,
+            penalty_batch_size=self.penalty_batch_size,
+            penalty_every=self.penalty_every,
+            seed=self.seed,
+        )
+        return config
+
+
+def random_permutations(n: int, dim: int, seed: int | None) -> list[list[int]]:
+    """``n`` permutations of ``range(dim)`` from ``numpy.random.default_rng(seed)``.
+
+    The first is the reversal (so two layers already see every pair of coordinates).
+    """
+    rng = np.random.default_rng(seed)
+    perms = [list(range(dim))[::-1]]
+    perms += [rng.permutation(dim).tolist() for _ in range(n - 1)]
+    return perms[:n]
+
+
+def chain(steps: list[tfb.Bijector], permutations: list[list[int]]) -> tfb.Bijector:
+    """``f = s_K o P_{K-1} o ... o P_1 o s_1``: flow steps with fixed permutations between them.
+
+    ``steps[0]`` acts first on ``z``; ``permutations[k]`` follows ``steps[k]``.
+    """
+    ordered = []
+    for index, step in enumerate(steps):
+        ordered.append(step)
+        if index < len(steps) - 1:
+            ordered.append(tfb.Permute(permutation=permutations[index]))
+    return tfb.Chain(list(reversed(ordered)))

@@ -1,0 +1,7 @@
+"""Keras 3 layers that own the flows' and the classifier's weights."""
+
+from tfp_flowad.nn.coupling import CouplingNet
+from tfp_flowad.nn.made import MADE, made_masks
+from tfp_flowad.nn.mlp import make_mlp
+
+__all__ = ["MADE", "made_masks", "CouplingNet", "make_mlp"]

@@ -1,0 +1,145 @@
+"""Samplers of surrogate anomalies: the Gaussian tail pushed through a flow, and a uniform box.
+
+Every sampler is a Keras layer with ``sample(n) -> (x, weights)`` (``weights`` is ``None`` for
+plain samples) and its own ``keras.random.SeedGenerator``, so the (1 + eps)-class trainer can
+draw fresh samples inside each ``train_step``.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+__all__ = ["sample_gaussian_tail", "tail_radius_squared", "TailSampler", "UniformBoxSampler"]
+
+
+def tail_radius_squared(dim: int, p_value: float) -> float:
+    """``q = chi2_D quantile(1 - p)``: the squared radius where the tail of ``N(0, I_D)`` begins."""
+    gamma_quantile = tfp.math.igammacinv(
+        tf.constant(dim / 2.0, tf.float64), tf.constant(p_value, tf.float64)
+    )
+    return float(2.0 * gamma_quantile)
+
+
+def sample_gaussian_tail(
+    n: int,
+    dim: int,
+    p_value: float,
+    seed,
+    dtype=tf.float32,
+) -> tf.Tensor:
+    """Draws ``z ~ N(0, I_D)`` restricted to the tail ``||z||^2 >= chi2_D quantile(1 - p)``.
+
+    Exact, with no rejection loop: ``||z||^2`` of a standard Gaussian is ``chi2_D``, so
+    ``||z||^2 / 2 ~ Gamma(D / 2)``; inverting its survival function at ``p * u``,
+    ``u ~ U(0, 1]``, gives the truncated radius ``r^2 = 2 * igammacinv(D / 2, p * u)``. The
+    direction ``g / ||g||``, ``g ~ N(0, I_D)``, is uniform on the sphere and independent of the
+    radius, as in the Gaussian itself. The inversion runs in float64 (float32 underflows for
+    small ``p``).
+
+    Args:
+        n: number of samples.
+        dim: dimension ``D``.
+        p_value: probability mass of the tail, in (0, 1]; 1 gives the whole Gaussian.
+        seed: a ``keras.random.SeedGenerator`` or an int.
+        dtype: dtype of the result.
+
+    Returns:
+        ``[n, D]`` tensor of tail samples.
+    """
+    if not 0.0 < p_value <= 1.0:
+        raise ValueError(f"p_value must be in (0, 1]; got {p_value!r}")
+    uniform = keras.random.uniform((n,), minval=0.0, maxval=1.0, dtype="float64", seed=seed)
+    tail_mass = p_value * (1.0 - uniform)  # in (0, p]
+    radius_sq = 2.0 * tfp.math.igammacinv(tf.constant(dim / 2.0, tf.float64), tail_mass)
+    direction = keras.random.normal((n, dim), dtype="float64", seed=seed)
+    direction = direction / tf.norm(direction, axis=-1, keepdims=True)
+    return tf.cast(direction * tf.sqrt(radius_sq)[:, None], dtype)
+
+
+@keras.saving.register_keras_serializable(package="tfp_flowad")
+class TailSampler(keras.layers.Layer):
+    """Surrogate anomalies ``x = f(z)``, ``z`` from the Gaussian tail (paper section 3.1).
+
+    ``f`` is a flow's sampling map (an IAF after distillation: fast in this direction).
+
+    Args:
+        flow: a ``tfp_flowad.flows.Flow``.
+        p_value: mass of the base Gaussian's tail that is sampled.
+        seed: integer seed of the layer's ``SeedGenerator``.
+    """
+
+    def __init__(self, flow, p_value: float = 0.01, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.flow = flow
+        self.p_value = p_value
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def sample(self, n: int):
+        z = sample_gaussian_tail(
+            n, self.flow.event_size, self.p_value, self.seed_generator, dtype=self.compute_dtype
+        )
+        return self.flow.forward(z), None
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            flow=keras.saving.serialize_keras_object(self.flow),
+            p_value=self.p_value,
+            seed=self.seed,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["flow"] = keras.saving.deserialize_keras_object(config["flow"])
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="tfp_flowad")
+class UniformBoxSampler(keras.layers.Layer):
+    """Uniform samples over the box ``Omega = [low, high]`` (the L0 of eq. (6) as first posed).
+
+    Args:
+        low: ``[D]`` lower corner.
+        high: ``[D]`` upper corner.
+        seed: integer seed of the layer's ``SeedGenerator``.
+    """
+
+    def __init__(self, low, high, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.low = np.asarray(low, dtype=np.float64).tolist()
+        self.high = np.asarray(high, dtype=np.float64).tolist()
+        if len(self.low) != len(self.high):
+            raise ValueError(
+                f"low and high must have the same length; got {len(self.low)} and {len(self.high)}"
+            )
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    @staticmethod
+    def around(X: np.ndarray, margin: float = 0.1, seed: int | None = None) -> "UniformBoxSampler":
+        """The data's bounding box widened by ``margin`` times its width on each side."""
+        low, high = X.min(axis=0), X.max(axis=0)
+        width = np.maximum(high - low, 1e-6)
+        return UniformBoxSampler(low - margin * width, high + margin * width, seed=seed)
+
+    @property
+    def log_volume(self) -> float:
+        """``log |Omega|``."""
+        return float(np.sum(np.log(np.asarray(self.high) - np.asarray(self.low))))
+
+    def sample(self, n: int):
+        low = tf.constant(self.low, self.compute_dtype)
+        high = tf.constant(self.high, self.compute_dtype)
+        u = keras.random.uniform(
+            (n, len(self.low)), dtype=self.compute_dtype, seed=self.seed_generator
+        )
+        return low + u * (high - low), None
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(low=self.low, high=self.high, seed=self.seed)
+        return config

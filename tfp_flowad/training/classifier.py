@@ -1,0 +1,159 @@
+"""Training of a classifier with the (1 + eps)-class loss, eq. (6).
+
+``OnePlusEpsTrainer`` wraps a classifier network ``logit(x)`` (with ``f = sigmoid(logit)`` the
+estimate of ``P(C+ | x)``) and a sampler of surrogate anomalies; each ``train_step`` draws fresh
+surrogates (paper Algorithm 1: "while not converged do sample surrogate anomalies, update f").
+"""
+
+import keras
+import tensorflow as tf
+
+from tfp_flowad.losses import one_plus_eps_loss
+
+__all__ = ["OnePlusEpsTrainer", "make_classifier_dataset"]
+
+
+@keras.saving.register_keras_serializable(package="tfp_flowad")
+class OnePlusEpsTrainer(keras.Model):
+    """Minimises ``1/2 (L+ + gamma * L- + (1 - eps) * L0)``, eq. (6), with fresh surrogates.
+
+    Fit it on a dataset of dicts ``{"normal": [b, D], "anomaly": [b-, D]}`` (the ``anomaly`` key
+    absent in the one-class case; see ``make_classifier_dataset``). Logs ``loss``, ``normal`` (L+),
+    ``anomaly`` (L-) and ``surrogate`` (L0).
+
+    Args:
+        network: Keras model ``[batch, D] -> [batch, 1]`` logits of ``P(C+ | x)``.
+        sampler: a layer with ``sample(n) -> (x, weights or None)`` (``tfp_flowad.sampling``).
+        gamma: weight of the known-anomaly term ``L-``.
+        eps: weight ``1 - eps`` of the surrogate term ``L0``; ``eps`` in [0, 1].
+        surrogates_per_step: surrogate rows drawn per step (default: the normal batch size).
+    """
+
+    def __init__(
+        self,
+        network: keras.Model,
+        sampler: keras.layers.Layer,
+        gamma: float = 1.0,
+        eps: float = 0.05,
+        surrogates_per_step: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not 0.0 <= eps <= 1.0:
+            raise ValueError(f"eps must be in [0, 1]; got {eps!r}")
+        if gamma < 0:
+            raise ValueError(f"gamma must be >= 0; got {gamma!r}")
+        self.network = network
+        self.sampler = sampler
+        self.gamma = gamma
+        self.eps = eps
+        self.surrogates_per_step = surrogates_per_step
+        self.trackers = {
+            name: keras.metrics.Mean(name=name)
+            for name in ("loss", "normal", "anomaly", "surrogate")
+        }
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def call(self, x, training=False):
+        return self.network(x, training=training)[:, 0]
+
+    def _loss_terms(self, data, training: bool) -> dict[str, tf.Tensor]:
+        normal = data["normal"]
+        anomaly = data.get("anomaly")
+        n_surrogates = self.surrogates_per_step or tf.shape(normal)[0]
+        surrogate, weights = self.sampler.sample(n_surrogates)
+        surrogate = tf.stop_gradient(surrogate)
+        parts = [normal, surrogate] + ([anomaly] if anomaly is not None else [])
+        logits = self(tf.concat(parts, axis=0), training=training)
+        n_normal, n_surrogate = tf.shape(normal)[0], tf.shape(surrogate)[0]
+        normal_logits = logits[:n_normal]
+        surrogate_logits = logits[n_normal : n_normal + n_surrogate]
+        anomaly_logits = logits[n_normal + n_surrogate :]
+        terms = one_plus_eps_loss(
+            normal_logits, anomaly_logits, surrogate_logits, self.gamma, self.eps, weights
+        )
+        if self.losses:
+            terms["loss"] = terms["loss"] + tf.add_n(self.losses)
+        return terms
+
+    def _record(self, terms):
+        for name, tracker in self.trackers.items():
+            tracker.update_state(terms[name])
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            terms = self._loss_terms(data, training=True)
+        variables = self.network.trainable_variables
+        grads = tape.gradient(terms["loss"], variables)
+        self.optimizer.apply(grads, variables)
+        return self._record(terms)
+
+    def test_step(self, data):
+        return self._record(self._loss_terms(data, training=False))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            network=keras.saving.serialize_keras_object(self.network),
+            sampler=keras.saving.serialize_keras_object(self.sampler),
+            gamma=self.gamma,
+            eps=self.eps,
+            surrogates_per_step=self.surrogates_per_step,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["network"] = keras.saving.deserialize_keras_object(config["network"])
+        config["sampler"] = keras.saving.deserialize_keras_object(config["sampler"])
+        return cls(**config)
+
+
+def make_classifier_dataset(
+    normal,
+    anomaly=None,
+    batch_size: int = 512,
+    seed: int | None = None,
+    transform=None,
+) -> tf.data.Dataset:
+    """Batches of ``{"normal": ..., "anomaly": ...}`` for ``OnePlusEpsTrainer.fit``.
+
+    One pass over the normal rows is an epoch; the (few) known anomalies are reshuffled and
+    repeated so that every step sees ``min(batch_size, n_anomalies)`` of them.
+
+    Args:
+        normal: ``[n+, D]`` normal rows.
+        anomaly: ``[n-, D]`` known anomalies, or ``None`` / empty for one-class.
+        batch_size: normal rows per step.
+        seed: shuffle seed (and the seed of ``transform``'s stateless seeds).
+        transform: optional ``transform(batch, stateless_seed) -> batch`` applied to every batch
+            (e.g. dequantisation noise and scaling).
+    """
+    normals = tf.data.Dataset.from_tensor_slices(normal).shuffle(
+        len(normal), seed=seed, reshuffle_each_iteration=True
+    )
+    parts = {"normal": normals.batch(batch_size)}
+    if anomaly is not None and len(anomaly) > 0:
+        parts["anomaly"] = (
+            tf.data.Dataset.from_tensor_slices(anomaly)
+            .shuffle(len(anomaly), seed=seed, reshuffle_each_iteration=True)
+            .repeat()
+            .batch(min(batch_size, len(anomaly)))
+        )
+    dataset = tf.data.Dataset.zip(parts)
+    if transform is not None:
+        seeds = tf.data.Dataset.random(seed=seed).batch(2 * len(parts))
+
+        def apply(batch, seed_pairs):
+            return {
+                key: transform(value, seed_pairs[2 * index : 2 * index + 2])
+                for index, (key, value) in enumerate(sorted(batch.items()))
+            }
+
+        dataset = tf.data.Dataset.zip(dataset, seeds).map(apply)
+    return dataset.prefetch(tf.data.AUTOTUNE)
