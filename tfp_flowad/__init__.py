@@ -7,4 +7,7 @@ into an IAF whose tail samples serve as surrogate anomalies for a (1 + eps)-clas
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from tfp_flowad.detector import NFADetector  # noqa: E402
+from tfp_flowad.export import export_saved_model  # noqa: E402
+
+__all__ = ["__version__", "NFADetector", "export_saved_model"]

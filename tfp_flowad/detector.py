@@ -25,7 +25,7 @@ import tensorflow as tf
 from tfp_flowad import __version__
 from tfp_flowad.base import BaseDetector
 from tfp_flowad.flows import FLOWS
-from tfp_flowad.nn.mlp import make_mlp
+from tfp_flowad.nn.mlp import DensityFeature, make_mlp
 from tfp_flowad.preprocessing import TabularEncoder
 from tfp_flowad.sampling import TailSampler
 from tfp_flowad.training.classifier import OnePlusEpsTrainer, make_classifier_dataset
@@ -55,6 +55,7 @@ class NFADetector(BaseDetector):
         classifier_epochs: maximum epochs of the classifier fit.
         gamma: weight of the known-anomaly term of eq. (6).
         eps: the surrogate term of eq. (6) is weighted ``1 - eps``.
+        density_feature: give the classifier the flow's ``log p(x)`` as an extra input.
         batch_size: rows per step in every stage.
         learning_rate: Adam learning rate of every stage.
         validation_fraction: share of normal rows held out for early stopping (0: none).
@@ -92,6 +93,7 @@ class NFADetector(BaseDetector):
         classifier_epochs: int = 10,
         gamma: float = 1.0,
         eps: float = 0.05,
+        density_feature: bool = True,
         batch_size: int = 512,
         learning_rate: float = 1e-3,
         validation_fraction: float = 0.1,
@@ -116,6 +118,7 @@ class NFADetector(BaseDetector):
         self.classifier_epochs = classifier_epochs
         self.gamma = gamma
         self.eps = eps
+        self.density_feature = density_feature
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.validation_fraction = validation_fraction
@@ -210,7 +213,15 @@ class NFADetector(BaseDetector):
         self.fit_seconds_["distillation"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        network = make_mlp(dim, tuple(self.classifier_hidden_units))
+        density = None
+        if self.density_feature:
+            log_prob = np.concatenate(
+                [flow.log_prob(noisy(batch, [seed or 0, i])).numpy()
+                 for i, batch in enumerate(np.array_split(normal, max(1, len(normal) // 8192)))]
+            )
+            q25, q50, q75 = np.quantile(log_prob, [0.25, 0.5, 0.75])
+            density = DensityFeature(flow, q50, max(q75 - q25, 1e-3))
+        network = make_mlp(dim, tuple(self.classifier_hidden_units), density_feature=density)
         trainer = OnePlusEpsTrainer(
             network,
             TailSampler(sampler_flow, self.tail_p_value, seed=seed),

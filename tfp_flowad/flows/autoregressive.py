@@ -54,7 +54,12 @@ class _AutoregressiveFlow(Flow):
             made.build((None, self.event_size))
 
     def _steps(self) -> list[tfb.Bijector]:
-        return [tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=made) for made in self.mades]
+        # A fresh callable per build: TFP shares its forward/inverse cache between bijectors
+        # with equal parameters, which would leak tensors across Keras' graphs.
+        return [
+            tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=lambda x, made=made: made(x))
+            for made in self.mades
+        ]
 
     def get_config(self):
         config = super().get_config()

@@ -1,0 +1,211 @@
+"""NFADetector end to end on a small mixed table: fit, score, save/load, export, errors."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfp_flowad import NFADetector
+
+SMALL = dict(
+    flow_layers=2,
+    flow_hidden_units=(16, 16),
+    flow_epochs=2,
+    distillation_steps=30,
+    classifier_hidden_units=(16,),
+    classifier_epochs=2,
+    batch_size=128,
+    random_state=0,
+)
+
+
+def make_table(n, rng, shift=0.0):
+    return pd.DataFrame(
+        {
+            "bytes": rng.lognormal(5 + shift, 1, n),
+            "count": rng.poisson(3 + 10 * shift, n).astype(float),
+            "rate": rng.uniform(0, 1, n) + shift,
+            "protocol": rng.choice(["tcp", "udp", "icmp"], n, p=[0.7, 0.2, 0.1]),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    normal = make_table(1500, rng)
+    anomalies = make_table(40, rng, shift=2.0)
+    X = pd.concat([normal, anomalies], ignore_index=True)
+    y = np.r_[np.zeros(len(normal), int), np.ones(len(anomalies), int)]
+    test = pd.concat([make_table(300, rng), make_table(60, rng, shift=2.0)], ignore_index=True)
+    y_test = np.r_[np.zeros(300, int), np.ones(60, int)]
+    return X, y, test, y_test
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, y, _, _ = data
+    return NFADetector(**SMALL).fit(X, y)
+
+
+def test_fit_returns_self_with_learned_attributes(fitted):
+    assert isinstance(fitted, NFADetector)
+    assert fitted.feature_names_in_ == ["bytes", "count", "rate", "protocol"]
+    assert set(fitted.history_) == {"flow", "distillation", "classifier"}
+    assert set(fitted.fit_seconds_) == {"flow", "distillation", "classifier"}
+    assert "bytes" in fitted.encoder_.log_columns
+
+
+def test_scores_rank_shifted_rows_as_anomalies(fitted, data):
+    from sklearn.metrics import roc_auc_score
+
+    _, _, test, y_test = data
+    scores = fitted.decision_function(test)
+    assert scores.shape == (len(test),) and np.all(np.isfinite(scores))
+    assert roc_auc_score(y_test, scores) > 0.8
+    predictions = fitted.predict(test)
+    assert set(np.unique(predictions)) <= {0, 1}
+    proba = fitted.predict_proba(test)
+    np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-6)
+    assert fitted.log_prob(test).shape == (len(test),)
+
+
+def test_same_seed_gives_same_scores(data):
+    X, y, test, _ = data
+    first = NFADetector(**SMALL).fit(X, y).decision_function(test)
+    second = NFADetector(**SMALL).fit(X, y).decision_function(test)
+    np.testing.assert_allclose(first, second, atol=1e-6)
+
+
+def test_unseen_category_encodes_as_all_zeros(fitted, data):
+    test = data[2].head(3).copy()
+    test["protocol"] = "never-seen"
+    features = fitted.encoder_.transform(test)
+    assert np.all(features[:, -3:] == 0)
+    assert np.all(np.isfinite(fitted.decision_function(test)))
+
+
+def test_save_load_round_trip_gives_same_scores(fitted, data, tmp_path):
+    test = data[2]
+    path = fitted.save(tmp_path / "model")
+    loaded = NFADetector.load(path)
+    np.testing.assert_allclose(loaded.decision_function(test), fitted.decision_function(test),
+                               atol=1e-6)
+    np.testing.assert_allclose(loaded.log_prob(test), fitted.log_prob(test), atol=1e-4)
+    assert loaded.threshold_ == fitted.threshold_
+    fitted.save(path)  # replacing a saved detector works
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_load_errors_name_the_problem(fitted, tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        NFADetector.load(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="detector.json"):
+        NFADetector.load(tmp_path / "empty")
+    path = fitted.save(tmp_path / "model")
+    (path / "classifier.keras").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="corrupt"):
+        NFADetector.load(path)
+    (path / "classifier.keras").unlink()
+    with pytest.raises(FileNotFoundError, match="partial"):
+        NFADetector.load(path)
+    (path / "detector.json").write_text("{not json")
+    with pytest.raises(ValueError, match="corrupt"):
+        NFADetector.load(path)
+
+
+def test_save_refuses_to_overwrite_a_foreign_directory(fitted, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match="not a saved NFADetector"):
+        fitted.save(tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_bad_input_gets_clear_errors(fitted, data):
+    X, y, test, _ = data
+    with pytest.raises(ValueError, match="only 0 .normal. and 1"):
+        NFADetector(**SMALL).fit(X, np.where(y == 1, 2, 0))
+    with pytest.raises(ValueError, match="labels"):
+        NFADetector(**SMALL).fit(X, y[:-1])
+    with pytest.raises(ValueError, match="at least 10 are needed"):
+        NFADetector(**SMALL).fit(X.head(5), np.zeros(5))
+    broken = X.copy()
+    broken.loc[3, "rate"] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite.*'rate'"):
+        NFADetector(**SMALL).fit(broken, y)
+    with pytest.raises(ValueError, match=r"missing \['count'\]"):
+        fitted.decision_function(test.drop(columns=["count"]))
+    with pytest.raises(ValueError, match=r"unknown \['extra'\]"):
+        fitted.decision_function(test.assign(extra=1.0))
+    with pytest.raises(ValueError, match="flow must be one of"):
+        NFADetector(flow="glow").fit(X, y)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        NFADetector().decision_function(test)
+
+
+def test_numpy_input_works(data):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(600, 4)).astype("float32")
+    detector = NFADetector(**SMALL).fit(X)
+    assert detector.feature_names_in_ == ["x0", "x1", "x2", "x3"]
+    assert detector.decision_function(X[:7]).shape == (7,)
+    with pytest.raises(ValueError, match="got 3 columns"):
+        detector.decision_function(X[:, :3])
+
+
+@pytest.mark.parametrize("flow", ["realnvp"])
+def test_other_flows_sample_surrogates_without_distillation(flow, data):
+    X, y, test, _ = data
+    detector = NFADetector(**{**SMALL, "flow": flow}).fit(X, y)
+    assert "distillation" not in detector.history_
+    assert np.all(np.isfinite(detector.decision_function(test)))
+
+
+SERVE_SCRIPT = """
+import json, sys
+import numpy as np, pandas as pd, tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+frame = pd.read_json(sys.argv[2], orient="split")
+inputs = {c: tf.constant(frame[c].to_numpy(dtype=np.float32 if frame[c].dtype != object
+                                              else object)) for c in frame.columns}
+out = model.signatures["serving_default"](**inputs)
+print(json.dumps({k: v.numpy().astype(float).tolist() for k, v in out.items()}))
+"""
+
+
+def test_export_serves_the_same_scores_in_a_fresh_process(fitted, data, tmp_path):
+    test = data[2].head(50)
+    target = fitted.export_saved_model(tmp_path / "serving")
+    assert target.name == "1"
+    assert fitted.export_saved_model(tmp_path / "serving").name == "2"
+    records = tmp_path / "records.json"
+    test.to_json(records, orient="split")
+    result = subprocess.run([sys.executable, "-c", SERVE_SCRIPT, str(target), str(records)],
+                            capture_output=True, text=True, check=True)
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    expected = fitted.decision_function(test)
+    np.testing.assert_allclose(served["anomaly_score"], expected, atol=1e-5)
+    np.testing.assert_array_equal(np.array(served["is_anomaly"]) > 0, expected > fitted.threshold_)
+
+
+def test_saved_model_cli_shows_and_runs_the_signature(fitted, data, tmp_path):
+    cli = [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
+    target = fitted.export_saved_model(tmp_path / "serving")
+    shown = subprocess.run([*cli, "show", "--dir", str(target), "--all"],
+                           capture_output=True, text=True, check=True).stdout
+    for name in ("serving_default", "anomaly_score", "is_anomaly", "protocol", "bytes"):
+        assert name in shown
+    row = data[2].iloc[0]
+    exprs = ";".join(
+        f"{c}=np.array([{row[c]!r}])" if c != "protocol" else f"{c}=np.array([b'{row[c]}'])"
+        for c in data[2].columns
+    )
+    ran = subprocess.run([*cli, "run", "--dir", str(target), "--tag_set", "serve",
+                          "--signature_def", "serving_default", "--input_exprs", exprs],
+                         capture_output=True, text=True, check=True).stdout
+    assert "anomaly_score" in ran

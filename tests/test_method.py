@@ -1,0 +1,124 @@
+"""The method's pieces: losses, tail sampling, distillation, the (1 + eps)-class trainer."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy import stats
+
+from tfp_flowad import losses
+from tfp_flowad.flows import IAF, MAF
+from tfp_flowad.nn.mlp import make_mlp
+from tfp_flowad.sampling import (
+    TailSampler,
+    UniformBoxSampler,
+    sample_gaussian_tail,
+    tail_radius_squared,
+)
+from tfp_flowad.training.classifier import OnePlusEpsTrainer, make_classifier_dataset
+from tfp_flowad.training.distillation import Distiller, distillation_steps
+
+
+def test_one_plus_eps_loss_matches_eq_6_by_hand():
+    normal, anomaly, surrogate = (tf.constant([0.5, -1.0]), tf.constant([2.0]),
+                                  tf.constant([0.0, 1.0, -2.0]))
+    f = tf.sigmoid
+    terms = losses.one_plus_eps_loss(normal, anomaly, surrogate, gamma=2.0, eps=0.25)
+    l_plus = -np.mean(np.log(f(normal).numpy()))
+    l_minus = -np.mean(np.log(1 - f(anomaly).numpy()))
+    l_zero = -np.mean(np.log(1 - f(surrogate).numpy()))
+    expected = 0.5 * (l_plus + 2.0 * l_minus + 0.75 * l_zero)
+    np.testing.assert_allclose(terms["loss"].numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(terms["surrogate"].numpy(), l_zero, rtol=1e-6)
+
+
+def test_one_plus_eps_loss_without_known_anomalies_has_zero_anomaly_term():
+    terms = losses.one_plus_eps_loss(tf.constant([1.0]), tf.zeros([0]), tf.constant([1.0]), 1, 0)
+    assert terms["anomaly"].numpy() == 0.0
+
+
+def test_jacobian_penalty_and_kl_are_the_formulas():
+    log_det = tf.constant([1.0, -2.0, 3.0])
+    assert losses.jacobian_penalty(log_det).numpy() == pytest.approx(14.0 / 3.0)
+    kl = losses.distillation_kl(tf.constant([-1.0, -2.0]), tf.constant([-1.5, -3.0]))
+    assert kl.numpy() == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize("dim,p_value", [(2, 0.05), (30, 0.01), (118, 0.2)])
+def test_tail_radii_follow_the_truncated_chi_square(dim, p_value):
+    z = sample_gaussian_tail(4000, dim, p_value, seed=3, dtype=tf.float64).numpy()
+    radius_sq = (z**2).sum(1)
+    threshold = tail_radius_squared(dim, p_value)
+    assert threshold == pytest.approx(stats.chi2.isf(p_value, dim), rel=1e-6)
+    assert radius_sq.min() >= threshold * (1 - 1e-9)
+
+    def truncated_cdf(r):
+        return 1.0 - stats.chi2.sf(r, dim) / p_value
+
+    assert stats.kstest(radius_sq, truncated_cdf).pvalue > 0.01
+    directions = z / np.sqrt(radius_sq)[:, None]
+    np.testing.assert_allclose(directions.mean(0), 0.0, atol=0.1)
+
+
+def test_tail_sampling_rejects_a_bad_p_value():
+    with pytest.raises(ValueError, match="p_value"):
+        sample_gaussian_tail(3, 2, 0.0, seed=0)
+
+
+def test_distillation_makes_the_student_agree_with_the_teacher():
+    keras.utils.set_random_seed(0)
+    teacher = MAF(2, num_layers=2, hidden_units=(16, 16), seed=0)
+    rng = np.random.default_rng(0)
+    for variable in teacher.trainable_variables:
+        variable.assign(variable + 0.3 * rng.standard_normal(variable.shape).astype("float32"))
+    student = IAF(2, num_layers=3, hidden_units=(32, 32), seed=1)
+    distiller = Distiller(teacher, student, batch_size=256)
+    distiller.compile(optimizer=keras.optimizers.Adam(3e-3))
+    teacher.trainable = False
+    start = float(distiller.evaluate(distillation_steps(5), verbose=0))
+    distiller.fit(distillation_steps(400), epochs=1, verbose=0)
+    end = float(distiller.evaluate(distillation_steps(5), verbose=0))
+    assert end < 0.5 * start and end < 0.05
+    x, student_log_prob = student.sample_and_log_prob(2000)
+    gap = np.abs(student_log_prob.numpy() - teacher.log_prob(x).numpy())
+    assert np.median(gap) < 0.15
+
+
+def test_tail_sampler_pushes_tail_samples_through_the_flow():
+    flow = IAF(3, num_layers=2, hidden_units=(8,), seed=0)
+    sampler = TailSampler(flow, p_value=0.01, seed=0)
+    x, weights = sampler.sample(500)
+    assert weights is None and x.shape == (500, 3)
+    z = flow.inverse(x).numpy()
+    assert (z**2).sum(1).min() >= tail_radius_squared(3, 0.01) * 0.999
+
+
+def test_one_plus_eps_trainer_separates_normals_from_surrogates_and_known_anomalies():
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    normal = rng.normal(0, 1, (2000, 2)).astype("float32")
+    anomaly = rng.normal(6, 0.3, (20, 2)).astype("float32")
+    sampler = UniformBoxSampler(low=[-8, -8], high=[8, 8], seed=0)
+    trainer = OnePlusEpsTrainer(make_mlp(2, (32, 32)), sampler, gamma=1.0, eps=0.1)
+    trainer.compile(optimizer=keras.optimizers.Adam(3e-3))
+    history = trainer.fit(make_classifier_dataset(normal, anomaly, 256, seed=0), epochs=8,
+                          verbose=0)
+    assert set(history.history) >= {"loss", "normal", "anomaly", "surrogate"}
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    logits = trainer(np.array([[0, 0], [6, 6], [-7, 7]], "float32")).numpy()
+    assert logits[0] > logits[1] and logits[0] > logits[2]
+
+
+def test_one_plus_eps_trainer_gradients_reach_every_classifier_weight():
+    network = make_mlp(2, (8, 8))
+    trainer = OnePlusEpsTrainer(network, UniformBoxSampler([-1, -1], [1, 1], seed=0))
+    data = {"normal": tf.ones((4, 2)), "anomaly": tf.zeros((2, 2))}
+    with tf.GradientTape() as tape:
+        loss = trainer._loss_terms(data, training=True)["loss"]
+    for grad in tape.gradient(loss, network.trainable_variables):
+        assert grad is not None and np.any(grad.numpy() != 0)
+
+
+def test_trainer_rejects_bad_hyperparameters():
+    with pytest.raises(ValueError, match="eps"):
+        OnePlusEpsTrainer(make_mlp(2), UniformBoxSampler([0], [1]), eps=1.5)

@@ -1,0 +1,375 @@
+"""The (1 + eps)-class baselines of Borisyak et al. (arXiv 1906.06096) as detectors.
+
+All four train an MLP classifier ``f(x) ~ P(C+ | x)`` on normal rows, known anomalies (if any)
+and surrogate anomalies over the box ``Omega`` (the training rows' bounding box widened by
+``box_margin`` of its width on each side), and score a row by ``-logit f(x)``:
+
+* ``brute-force-ope``: eq. (6) with uniform surrogates over ``Omega``;
+* ``hmc-eope``, ``rmsprop-eope``, ``deep-eope``: eq. (11), the energy loss whose ``L0_E``
+  (eq. (10)) takes samples of ``P_f`` (eq. (9)) from HMC, RMSProp ascent or a generator
+  (``tfp_flowad.baselines.eope``).
+"""
+
+import numpy as np
+
+from tfp_flowad.baselines.common import KerasBaseline, fit_one_plus_eps, predict_in_batches
+from tfp_flowad.baselines.eope import (
+    EnergyOnePlusEpsTrainer,
+    EnergySampler,
+    GeneratorEnergySampler,
+    HMCEnergySampler,
+    RMSPropEnergySampler,
+)
+from tfp_flowad.nn.mlp import make_mlp
+from tfp_flowad.sampling import UniformBoxSampler
+from tfp_flowad.training.classifier import OnePlusEpsTrainer
+
+__all__ = ["BruteForceOPE", "HMCEnergyOPE", "RMSPropEnergyOPE", "DeepEnergyOPE"]
+
+class _OnePlusEpsBaseline(KerasBaseline):
+    """Shared fit / score of the (1 + eps)-class detectors; subclasses build the trainer."""
+
+    def _make_trainer(self, network, box: UniformBoxSampler) -> OnePlusEpsTrainer:
+        raise NotImplementedError
+
+    def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
+        self._seed_everything()
+        box = UniformBoxSampler.around(X, self.box_margin, seed=self.random_state)
+        self.classifier_ = make_mlp(X.shape[1], tuple(self.hidden_units))
+        trainer = self._make_trainer(self.classifier_, box)
+        self.history_ = fit_one_plus_eps(
+            trainer,
+            X[y == 0],
+            X[y == 1],
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            seed=self.random_state,
+            verbose=self.verbose,
+        )
+        self.trainer_ = trainer
+
+    def _score(self, X: np.ndarray) -> np.ndarray:
+        return -predict_in_batches(self.classifier_, X, self.score_batch_size)[:, 0]
+
+
+class BruteForceOPE(_OnePlusEpsBaseline):
+    """Brute-force (1 + eps)-class classifier: ``1/2 (L+ + gamma * L- + (1 - eps) * L0)``, eq. (6).
+
+    ``L0 = -E_{x ~ U(Omega)} log(1 - f(x))`` with fresh uniform samples at every step.
+    Score ``-logit f(x)``.
+
+    Args:
+        hidden_units: hidden widths of the classifier MLP.
+        epochs: passes over the normal rows.
+        batch_size: normal rows per step.
+        learning_rate: Adam learning rate of the classifier.
+        gamma: weight of the known-anomaly term ``L-``.
+        eps: the surrogate term is weighted ``1 - eps``.
+        box_margin: ``Omega`` is the bounding box widened by this fraction of its width per side.
+        surrogates_per_step: uniform samples per step (default: ``batch_size``).
+        verbose: Keras verbosity.
+        contamination: expected fraction of anomalies; sets ``threshold_``.
+        random_state: integer seed; the same seed gives the same scores on CPU.
+        categorical_columns: names, or ``"auto"`` (see ``BaseDetector``).
+        log_transform: ``"auto"``, ``True`` or ``False`` (see ``BaseDetector``).
+
+    Attributes:
+        classifier_: the Keras network ``x -> logit f(x)``; ``trainer_``: its trainer;
+        history_: the Keras history dict.
+
+    References:
+        Borisyak et al., arXiv 1906.06096; Ryzhikov et al., arXiv 1912.09323, eq. (6) and
+        section 4 (baseline "brute-force-ope").
+    """
+
+    def __init__(
+        self,
+        hidden_units: tuple[int, ...] = (64, 32),
+        epochs: int = 10,
+        batch_size: int = 512,
+        learning_rate: float = 1e-3,
+        gamma: float = 1.0,
+        eps: float = 0.05,
+        box_margin: float = 0.1,
+        surrogates_per_step: int | None = None,
+        verbose: int = 0,
+        contamination: float = 0.01,
+        random_state: int | None = None,
+        categorical_columns="auto",
+        log_transform="auto",
+    ):
+        super().__init__(contamination, random_state, categorical_columns, log_transform)
+        self.hidden_units = hidden_units
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.gamma = gamma
+        self.eps = eps
+        self.box_margin = box_margin
+        self.surrogates_per_step = surrogates_per_step
+        self.verbose = verbose
+
+    def _make_trainer(self, network, box):
+        return OnePlusEpsTrainer(network, box, self.gamma, self.eps, self.surrogates_per_step)
+
+
+class _EnergyOPE(_OnePlusEpsBaseline):
+    """Energy (1 + eps)-class detectors, eq. (11); subclasses build the sampler of ``P_f``."""
+
+    def _make_sampler(self, box: UniformBoxSampler) -> EnergySampler:
+        raise NotImplementedError
+
+    def _make_trainer(self, network, box):
+        return EnergyOnePlusEpsTrainer(
+            network, self._make_sampler(box), self.gamma, self.eps, self.normaliser_samples
+        )
+
+
+class HMCEnergyOPE(_EnergyOPE):
+    """Energy OPE with HMC: ``1/2 (L+ + gamma * L- + (1 - eps) * L0_E)``, eq. (11).
+
+    ``L0_E`` (eq. (10)) on samples of ``P_f ~ 1[x in Omega] exp(logit(x))`` (eq. (9)) from
+    persistent Hamiltonian Monte Carlo chains (``HMCEnergySampler``); ``log Z`` from uniform
+    samples over ``Omega`` at every step. Score ``-logit f(x)``.
+
+    Args:
+        hidden_units: hidden widths of the classifier MLP.
+        epochs: passes over the normal rows.
+        batch_size: normal rows per step.
+        learning_rate: Adam learning rate of the classifier.
+        gamma: weight of the known-anomaly term ``L-``.
+        eps: the surrogate term is weighted ``1 - eps``.
+        box_margin: ``Omega`` is the bounding box widened by this fraction of its width per side.
+        n_samples: persistent chains, i.e. samples of ``P_f`` per step.
+        hmc_steps: HMC transitions per training step.
+        leapfrog_steps: leapfrog steps per transition.
+        step_size: leapfrog step size (in the sampler's unconstrained space).
+        normaliser_samples: uniform samples per estimate of ``log Z``.
+        verbose: Keras verbosity.
+        contamination: expected fraction of anomalies; sets ``threshold_``.
+        random_state: integer seed; the same seed gives the same scores on CPU.
+        categorical_columns: names, or ``"auto"`` (see ``BaseDetector``).
+        log_transform: ``"auto"``, ``True`` or ``False`` (see ``BaseDetector``).
+
+    Attributes:
+        classifier_: the Keras network ``x -> logit f(x)``; ``trainer_``: its trainer (holds
+        the sampler); ``history_``: the Keras history dict.
+
+    References:
+        Borisyak et al., arXiv 1906.06096; Ryzhikov et al., arXiv 1912.09323, eq. (8)-(11) and
+        section 4 (baseline "hmc-eope").
+    """
+
+    def __init__(
+        self,
+        hidden_units: tuple[int, ...] = (64, 32),
+        epochs: int = 10,
+        batch_size: int = 512,
+        learning_rate: float = 1e-3,
+        gamma: float = 1.0,
+        eps: float = 0.05,
+        box_margin: float = 0.1,
+        n_samples: int = 128,
+        hmc_steps: int = 1,
+        leapfrog_steps: int = 5,
+        step_size: float = 0.1,
+        normaliser_samples: int = 512,
+        verbose: int = 0,
+        contamination: float = 0.01,
+        random_state: int | None = None,
+        categorical_columns="auto",
+        log_transform="auto",
+    ):
+        super().__init__(contamination, random_state, categorical_columns, log_transform)
+        self.hidden_units = hidden_units
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.gamma = gamma
+        self.eps = eps
+        self.box_margin = box_margin
+        self.n_samples = n_samples
+        self.hmc_steps = hmc_steps
+        self.leapfrog_steps = leapfrog_steps
+        self.step_size = step_size
+        self.normaliser_samples = normaliser_samples
+        self.verbose = verbose
+
+    def _make_sampler(self, box):
+        return HMCEnergySampler(
+            box,
+            self.n_samples,
+            num_steps=self.hmc_steps,
+            num_leapfrog_steps=self.leapfrog_steps,
+            step_size=self.step_size,
+            seed=self.random_state,
+        )
+
+
+class RMSPropEnergyOPE(_EnergyOPE):
+    """Energy OPE with RMSProp sampling: ``1/2 (L+ + gamma * L- + (1 - eps) * L0_E)``, eq. (11).
+
+    ``L0_E`` (eq. (10)) on approximate samples of ``P_f`` (eq. (9)): a few noisy RMSProp ascent
+    steps on ``logit(x)`` from uniform starts in ``Omega`` (``RMSPropEnergySampler``);
+    ``log Z`` from uniform samples over ``Omega`` at every step. Score ``-logit f(x)``.
+
+    Args:
+        hidden_units: hidden widths of the classifier MLP.
+        epochs: passes over the normal rows.
+        batch_size: normal rows per step.
+        learning_rate: Adam learning rate of the classifier.
+        gamma: weight of the known-anomaly term ``L-``.
+        eps: the surrogate term is weighted ``1 - eps``.
+        box_margin: ``Omega`` is the bounding box widened by this fraction of its width per side.
+        n_samples: samples of ``P_f`` per step.
+        ascent_steps: RMSProp steps per sample.
+        ascent_rate: step length as a fraction of the box's width.
+        noise: noise standard deviation per step as a fraction of the box's width.
+        normaliser_samples: uniform samples per estimate of ``log Z``.
+        verbose: Keras verbosity.
+        contamination: expected fraction of anomalies; sets ``threshold_``.
+        random_state: integer seed; the same seed gives the same scores on CPU.
+        categorical_columns: names, or ``"auto"`` (see ``BaseDetector``).
+        log_transform: ``"auto"``, ``True`` or ``False`` (see ``BaseDetector``).
+
+    Attributes:
+        classifier_: the Keras network ``x -> logit f(x)``; ``trainer_``: its trainer;
+        ``history_``: the Keras history dict.
+
+    References:
+        Borisyak et al., arXiv 1906.06096; Ryzhikov et al., arXiv 1912.09323, eq. (8)-(11) and
+        section 4 (baseline "rmsprop-eope").
+    """
+
+    def __init__(
+        self,
+        hidden_units: tuple[int, ...] = (64, 32),
+        epochs: int = 10,
+        batch_size: int = 512,
+        learning_rate: float = 1e-3,
+        gamma: float = 1.0,
+        eps: float = 0.05,
+        box_margin: float = 0.1,
+        n_samples: int = 128,
+        ascent_steps: int = 5,
+        ascent_rate: float = 0.02,
+        noise: float = 0.005,
+        normaliser_samples: int = 512,
+        verbose: int = 0,
+        contamination: float = 0.01,
+        random_state: int | None = None,
+        categorical_columns="auto",
+        log_transform="auto",
+    ):
+        super().__init__(contamination, random_state, categorical_columns, log_transform)
+        self.hidden_units = hidden_units
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.gamma = gamma
+        self.eps = eps
+        self.box_margin = box_margin
+        self.n_samples = n_samples
+        self.ascent_steps = ascent_steps
+        self.ascent_rate = ascent_rate
+        self.noise = noise
+        self.normaliser_samples = normaliser_samples
+        self.verbose = verbose
+
+    def _make_sampler(self, box):
+        return RMSPropEnergySampler(
+            box,
+            self.n_samples,
+            num_steps=self.ascent_steps,
+            rate=self.ascent_rate,
+            noise=self.noise,
+            seed=self.random_state,
+        )
+
+
+class DeepEnergyOPE(_EnergyOPE):
+    """Energy OPE with a generator: ``1/2 (L+ + gamma * L- + (1 - eps) * L0_E)``, eq. (11).
+
+    ``L0_E`` (eq. (10)) on samples of a generator network trained, alternately with the
+    classifier, to match ``P_f`` (eq. (9)) by ``min KL(P_G || P_f)`` with a nearest-neighbour
+    entropy estimate (``GeneratorEnergySampler``); ``log Z`` from uniform samples over
+    ``Omega`` at every step. Score ``-logit f(x)``.
+
+    Args:
+        hidden_units: hidden widths of the classifier MLP.
+        epochs: passes over the normal rows.
+        batch_size: normal rows per step.
+        learning_rate: Adam learning rate of the classifier.
+        gamma: weight of the known-anomaly term ``L-``.
+        eps: the surrogate term is weighted ``1 - eps``.
+        box_margin: ``Omega`` is the bounding box widened by this fraction of its width per side.
+        n_samples: generator samples per step.
+        latent_units: width of the generator's noise input.
+        generator_hidden_units: hidden widths of the generator.
+        generator_learning_rate: Adam learning rate of the generator.
+        entropy_weight: weight of the generator's entropy term.
+        normaliser_samples: uniform samples per estimate of ``log Z``.
+        verbose: Keras verbosity.
+        contamination: expected fraction of anomalies; sets ``threshold_``.
+        random_state: integer seed; the same seed gives the same scores on CPU.
+        categorical_columns: names, or ``"auto"`` (see ``BaseDetector``).
+        log_transform: ``"auto"``, ``True`` or ``False`` (see ``BaseDetector``).
+
+    Attributes:
+        classifier_: the Keras network ``x -> logit f(x)``; ``trainer_``: its trainer (holds
+        the generator); ``history_``: the Keras history dict.
+
+    References:
+        Borisyak et al., arXiv 1906.06096; Ryzhikov et al., arXiv 1912.09323, eq. (8)-(11) and
+        section 4 (baseline "deep-eope").
+    """
+
+    def __init__(
+        self,
+        hidden_units: tuple[int, ...] = (64, 32),
+        epochs: int = 10,
+        batch_size: int = 512,
+        learning_rate: float = 1e-3,
+        gamma: float = 1.0,
+        eps: float = 0.05,
+        box_margin: float = 0.1,
+        n_samples: int = 128,
+        latent_units: int = 16,
+        generator_hidden_units: tuple[int, ...] = (64,),
+        generator_learning_rate: float = 1e-3,
+        entropy_weight: float = 1.0,
+        normaliser_samples: int = 512,
+        verbose: int = 0,
+        contamination: float = 0.01,
+        random_state: int | None = None,
+        categorical_columns="auto",
+        log_transform="auto",
+    ):
+        super().__init__(contamination, random_state, categorical_columns, log_transform)
+        self.hidden_units = hidden_units
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.gamma = gamma
+        self.eps = eps
+        self.box_margin = box_margin
+        self.n_samples = n_samples
+        self.latent_units = latent_units
+        self.generator_hidden_units = generator_hidden_units
+        self.generator_learning_rate = generator_learning_rate
+        self.entropy_weight = entropy_weight
+        self.normaliser_samples = normaliser_samples
+        self.verbose = verbose
+
+    def _make_sampler(self, box):
+        return GeneratorEnergySampler(
+            box,
+            self.n_samples,
+            latent_units=self.latent_units,
+            hidden_units=tuple(self.generator_hidden_units),
+            learning_rate=self.generator_learning_rate,
+            entropy_weight=self.entropy_weight,
+            seed=self.random_state,
+        )
+
