@@ -16,7 +16,7 @@ SMALL = dict(
     flow_epochs=2,
     distillation_steps=30,
     classifier_hidden_units=(16,),
-    classifier_epochs=2,
+    classifier_epochs=15,
     batch_size=128,
     random_state=0,
 )
@@ -71,6 +71,20 @@ def test_scores_rank_shifted_rows_as_anomalies(fitted, data):
     proba = fitted.predict_proba(test)
     np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-6)
     assert fitted.log_prob(test).shape == (len(test),)
+
+
+def test_classifier_score_is_the_papers_output(fitted, data):
+    from sklearn.metrics import roc_auc_score
+
+    X, y, test, y_test = data
+    fitted.score = "classifier"
+    try:
+        scores = fitted.decision_function(test)
+        p_anomaly = fitted.predict_proba(test)[:, 1]
+        np.testing.assert_allclose(p_anomaly, 1 / (1 + np.exp(-scores)), atol=1e-5)
+        assert roc_auc_score(y_test, scores) > 0.5
+    finally:
+        fitted.score = "density"
 
 
 def test_same_seed_gives_same_scores(data):

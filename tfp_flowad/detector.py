@@ -7,7 +7,9 @@
 4. train a classifier with the (1 + eps)-class loss, eq. (6), on normal rows, known anomalies
    and fresh surrogates.
 
-The anomaly score is ``-logit f(x)``, ``f(x)`` the classifier's estimate of ``P(C+ | x)``.
+The anomaly score is ``-logit f(x)``, ``f(x)`` the classifier's estimate of ``P(C+ | x)``
+(``score="classifier"``), or ``-log p(x)`` of the flow fitted in step 1 (``score="density"``,
+the default: on KDD-99 it ranks anomalies better, see the benchmark results).
 """
 
 import json
@@ -25,13 +27,13 @@ import tensorflow as tf
 from tfp_flowad import __version__
 from tfp_flowad.base import BaseDetector
 from tfp_flowad.flows import FLOWS
-from tfp_flowad.nn.mlp import DensityFeature, make_mlp
+from tfp_flowad.nn.mlp import make_mlp
 from tfp_flowad.preprocessing import TabularEncoder
 from tfp_flowad.sampling import TailSampler
 from tfp_flowad.training.classifier import OnePlusEpsTrainer, make_classifier_dataset
 from tfp_flowad.training.distillation import Distiller, distillation_steps
 
-__all__ = ["NFADetector"]
+__all__ = ["NFADetector", "anomaly_score"]
 
 #: flows that sample slowly and are distilled into an IAF before tail sampling.
 _DISTILLED_FLOWS = {"maf"}
@@ -55,7 +57,10 @@ class NFADetector(BaseDetector):
         classifier_epochs: maximum epochs of the classifier fit.
         gamma: weight of the known-anomaly term of eq. (6).
         eps: the surrogate term of eq. (6) is weighted ``1 - eps``.
-        density_feature: give the classifier the flow's ``log p(x)`` as an extra input.
+        score: what ``decision_function`` and the export return: ``"density"``,
+            ``-log p(x)`` of the fitted flow, or ``"classifier"``, ``-logit f(x)`` of the
+            (1 + eps)-class classifier (the paper's output). Both are fitted either way; the
+            attribute may be changed after ``fit``. See docs/RESULTS.md for how they compare.
         batch_size: rows per step in every stage.
         learning_rate: Adam learning rate of every stage.
         validation_fraction: share of normal rows held out for early stopping (0: none).
@@ -93,7 +98,7 @@ class NFADetector(BaseDetector):
         classifier_epochs: int = 10,
         gamma: float = 1.0,
         eps: float = 0.05,
-        density_feature: bool = True,
+        score: str = "density",
         batch_size: int = 512,
         learning_rate: float = 1e-3,
         validation_fraction: float = 0.1,
@@ -118,7 +123,7 @@ class NFADetector(BaseDetector):
         self.classifier_epochs = classifier_epochs
         self.gamma = gamma
         self.eps = eps
-        self.density_feature = density_feature
+        self.score = score
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.validation_fraction = validation_fraction
@@ -213,15 +218,7 @@ class NFADetector(BaseDetector):
         self.fit_seconds_["distillation"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        density = None
-        if self.density_feature:
-            log_prob = np.concatenate(
-                [flow.log_prob(noisy(batch, [seed or 0, i])).numpy()
-                 for i, batch in enumerate(np.array_split(normal, max(1, len(normal) // 8192)))]
-            )
-            q25, q50, q75 = np.quantile(log_prob, [0.25, 0.5, 0.75])
-            density = DensityFeature(flow, q50, max(q75 - q25, 1e-3))
-        network = make_mlp(dim, tuple(self.classifier_hidden_units), density_feature=density)
+        network = make_mlp(dim, tuple(self.classifier_hidden_units))
         trainer = OnePlusEpsTrainer(
             network,
             TailSampler(sampler_flow, self.tail_p_value, seed=seed),
@@ -239,17 +236,26 @@ class NFADetector(BaseDetector):
         self._scorer = None
 
     # ---------------------------------------------------------------------------- score
+    def _scoring_model(self):
+        """``(model, kind)``: what turns encoded features into scores for ``self.score``."""
+        if self.score == "density":
+            return self.flow_, "density"
+        if self.score == "classifier":
+            return self.classifier_, "classifier"
+        raise ValueError(f"score must be 'density' or 'classifier'; got {self.score!r}")
+
     def _score_function(self):
-        """A ``tf.function`` from raw column tensors to anomaly scores ``-logit f(x)``."""
-        if getattr(self, "_scorer", None) is None:
-            encoder, network = self.encoder_, self.classifier_
+        """A ``tf.function`` from raw column tensors to anomaly scores."""
+        model, kind = self._scoring_model()
+        if getattr(self, "_scorer", None) is None or self._scorer[0] != self.score:
+            encoder = self.encoder_
 
             @tf.function(input_signature=[encoder.input_signature()])
             def score(inputs):
-                return -network(encoder(inputs))[:, 0]
+                return anomaly_score(model, kind, encoder(inputs))
 
-            self._scorer = score
-        return self._scorer
+            self._scorer = (self.score, score)
+        return self._scorer[1]
 
     def _score_rows(self, frame: pd.DataFrame, batch_size: int = 65536) -> np.ndarray:
         score = self._score_function()
@@ -260,12 +266,13 @@ class NFADetector(BaseDetector):
         return np.concatenate(parts).astype(np.float64)
 
     def _score(self, X: np.ndarray) -> np.ndarray:
-        """``-logit f(x)`` of encoded features ``X``."""
-        return -self.classifier_(X)[:, 0].numpy()
+        """Anomaly scores of encoded features ``X``."""
+        return anomaly_score(*self._scoring_model(), X).numpy()
 
     def predict_proba(self, X) -> np.ndarray:
-        """``[n, 2]``: ``[P(normal | x), P(anomaly | x)]`` from the classifier, ``1 - f`` = anomaly."""
-        p_anomaly = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        """``[n, 2]``: ``[f(x), 1 - f(x)]``, the classifier's ``P(normal | x)`` and its complement."""
+        features = self.encoder_.transform(self._check_rows(X))
+        p_anomaly = tf.sigmoid(-self.classifier_(features)[:, 0]).numpy().astype(np.float64)
         return np.stack([1.0 - p_anomaly, p_anomaly], axis=1)
 
     def log_prob(self, X) -> np.ndarray:
@@ -354,6 +361,13 @@ class NFADetector(BaseDetector):
         from tfp_flowad.export import export_saved_model
 
         return export_saved_model(self, path, version)
+
+
+def anomaly_score(model, kind: str, features: tf.Tensor) -> tf.Tensor:
+    """``-log p(x)`` of a flow (``kind="density"``) or ``-logit f(x)`` of a classifier."""
+    if kind == "density":
+        return -model.log_prob(features)
+    return -model(features)[:, 0]
 
 
 def _load_keras(file: Path):

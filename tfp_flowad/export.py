@@ -1,10 +1,10 @@
 """SavedModel export for TF Serving.
 
-The exported model holds the ``TabularEncoder`` and the classifier only (scoring needs nothing
-else). Its ``serving_default`` signature takes the RAW columns by name (``float32`` for numeric
-columns, ``string`` for categorical ones, each ``[batch]``) and returns
-``anomaly_score`` (``-logit f(x)``, higher = more abnormal) and ``is_anomaly``
-(``anomaly_score > threshold``).
+The exported model holds the ``TabularEncoder`` and the one model that scoring needs (the flow
+for ``score="density"``, the classifier for ``score="classifier"``). Its ``serving_default``
+signature takes the RAW columns by name (``float32`` for numeric columns, ``string`` for
+categorical ones, each ``[batch]``) and returns ``anomaly_score`` (higher = more abnormal) and
+``is_anomaly`` (``anomaly_score > threshold``).
 """
 
 import os
@@ -14,22 +14,24 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from tfp_flowad.detector import anomaly_score
+
 __all__ = ["export_saved_model", "next_version"]
 
 
 class _ServingModule(tf.Module):
     """Tracks the encoder's lookup tables and the classifier's variables for saving."""
 
-    def __init__(self, encoder, network, threshold: float):
+    def __init__(self, encoder, model, kind: str, threshold: float):
         super().__init__(name="tfp_flowad_detector")
         self.encoder = encoder
-        self.network = network
+        self.model = model
         self.tables = list(encoder.tables)
         self.threshold = tf.Variable(threshold, trainable=False, dtype=tf.float32)
 
         @tf.function(input_signature=[encoder.input_signature()])
         def serve(inputs):
-            score = -self.network(self.encoder(inputs))[:, 0]
+            score = anomaly_score(self.model, kind, self.encoder(inputs))
             return {"anomaly_score": score, "is_anomaly": score > self.threshold}
 
         self.serve = serve
@@ -64,7 +66,8 @@ def export_saved_model(detector, path, version: int | None = None) -> Path:
     if target.exists():
         raise FileExistsError(f"export target {str(target)!r} exists already")
     path.mkdir(parents=True, exist_ok=True)
-    module = _ServingModule(detector.encoder_, detector.classifier_, detector.threshold_)
+    model, kind = detector._scoring_model()
+    module = _ServingModule(detector.encoder_, model, kind, detector.threshold_)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=path))
     try:
         tf.saved_model.save(module, str(staging), signatures={"serving_default": module.serve})

@@ -29,12 +29,13 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flowad.baselines.common import make_dense_network
-from tfp_flowad.losses import energy_surrogate_term, one_plus_eps_loss
+from tfp_flowad.losses import one_plus_eps_loss
 from tfp_flowad.sampling import UniformBoxSampler
 from tfp_flowad.training.classifier import OnePlusEpsTrainer
 
 __all__ = [
     "estimate_log_normaliser",
+    "energy_surrogate_loss",
     "nearest_neighbour_entropy",
     "EnergySampler",
     "HMCEnergySampler",
@@ -61,6 +62,37 @@ def estimate_log_normaliser(uniform_logits: tf.Tensor, log_volume: float) -> tf.
     """
     count = tf.cast(tf.size(uniform_logits), uniform_logits.dtype)
     return log_volume + tf.reduce_logsumexp(uniform_logits) - tf.math.log(count)
+
+
+def energy_surrogate_loss(
+    logits: tf.Tensor, log_volume: float, log_normaliser: tf.Tensor
+) -> tf.Tensor:
+    """``L0_E = -Z * E_{x ~ P_f} [ C * (1 - f(x)) / f(x) * log(1 - f(x)) ]``, eq. (10), in log space.
+
+    The value and gradient of ``tfp_flowad.losses.energy_surrogate_term``, evaluated without
+    overflow. Per sample, with the importance weight ``w = Z C exp(-logit)`` held fixed:
+    ``w * softplus(logit) = exp(log w + log softplus(logit))`` and its derivative
+    ``w * sigmoid(logit) = exp(log w + log sigmoid(logit))``. Both stay below ``Z C (1 + |logit|)``
+    even where ``w`` alone overflows float32 (``logit < log(Z C) - 88``: samples that an
+    inexact sampler leaves deep in the anomalous region).
+
+    Args:
+        logits: ``[n]`` classifier logits at the samples of ``P_f``.
+        log_volume: ``log |Omega|``.
+        log_normaliser: ``log Z``.
+
+    Returns:
+        Scalar estimate of ``L0_E`` whose gradient is ``mean(w * sigmoid(logit) * dlogit)``.
+    """
+    log_weights = tf.stop_gradient(log_normaliser - log_volume - logits)
+    held = tf.stop_gradient(logits)
+    # log softplus(l) = l + log1p(-l-th order terms) ~ l for l << 0, where softplus underflows.
+    log_softplus = tf.where(
+        held < -15.0, held, tf.math.log(tf.nn.softplus(tf.maximum(held, -15.0)))
+    )
+    value = tf.exp(log_weights + log_softplus)
+    slope = tf.exp(log_weights + tf.math.log_sigmoid(held))
+    return tf.reduce_mean(value + slope * (logits - held))
 
 
 def nearest_neighbour_entropy(samples: tf.Tensor) -> tf.Tensor:
@@ -255,10 +287,10 @@ class RMSPropEnergySampler(EnergySampler):
         self,
         box: UniformBoxSampler,
         n_samples: int = 128,
-        num_steps: int = 5,
-        rate: float = 0.02,
+        num_steps: int = 20,
+        rate: float = 0.05,
         rho: float = 0.9,
-        noise: float = 0.005,
+        noise: float = 0.01,
         seed=None,
         **kwargs,
     ):
@@ -300,7 +332,7 @@ class RMSPropEnergySampler(EnergySampler):
 class GeneratorEnergySampler(EnergySampler):
     """A generator ``x = T(G(noise))`` trained to match ``P_f``: ``min KL(P_G || P_f)``.
 
-    ``KL(P_G || P_f) = -E_G logit(x) - H(P_G) + log Z``; each ``update`` takes one Adam step on
+    ``KL(P_G || P_f) = -E_G logit(x) - H(P_G) + log Z``; each ``update`` takes ``num_steps`` Adam steps on
     ``-mean logit(x_i) - entropy_weight * H_KL(x)`` with ``H_KL`` the nearest-neighbour entropy
     estimate (``nearest_neighbour_entropy``), which keeps the batch spread out.
     ``T(z) = low + (high - low) * sigmoid(z)`` keeps samples inside ``Omega``.
@@ -312,6 +344,7 @@ class GeneratorEnergySampler(EnergySampler):
         hidden_units: hidden widths of the generator.
         learning_rate: Adam learning rate of the generator.
         entropy_weight: weight of the entropy term (1: the KL divergence).
+        num_steps: generator steps per ``update`` (per classifier step).
         seed: integer seed.
     """
 
@@ -325,10 +358,12 @@ class GeneratorEnergySampler(EnergySampler):
         hidden_units: tuple[int, ...] = (64,),
         learning_rate: float = 1e-3,
         entropy_weight: float = 1.0,
+        num_steps: int = 1,
         seed=None,
         **kwargs,
     ):
         super().__init__(box, n_samples, seed, **kwargs)
+        self.num_steps = int(num_steps)
         self.latent_units = int(latent_units)
         self.hidden_units = tuple(hidden_units)
         self.learning_rate = float(learning_rate)
@@ -351,11 +386,12 @@ class GeneratorEnergySampler(EnergySampler):
 
     def update(self, logit_fn) -> dict:
         variables = self.generator.trainable_variables
-        with tf.GradientTape() as tape:
-            samples = self._generate()
-            loss = -tf.reduce_mean(logit_fn(samples))
-            loss = loss - self.entropy_weight * nearest_neighbour_entropy(samples)
-        self.generator_optimizer.apply(tape.gradient(loss, variables), variables)
+        for _ in range(self.num_steps):
+            with tf.GradientTape() as tape:
+                samples = self._generate()
+                loss = -tf.reduce_mean(logit_fn(samples))
+                loss = loss - self.entropy_weight * nearest_neighbour_entropy(samples)
+            self.generator_optimizer.apply(tape.gradient(loss, variables), variables)
         return {"generator_loss": loss}
 
     def get_config(self):
@@ -365,6 +401,7 @@ class GeneratorEnergySampler(EnergySampler):
             hidden_units=self.hidden_units,
             learning_rate=self.learning_rate,
             entropy_weight=self.entropy_weight,
+            num_steps=self.num_steps,
         )
         return config
 
@@ -376,7 +413,7 @@ class EnergyOnePlusEpsTrainer(OnePlusEpsTrainer):
     Each step: draw ``x ~ P_f`` from the sampler (``f`` the classifier before the step) and
     estimate ``log Z`` from ``normaliser_samples`` uniform samples over ``Omega``; take the
     classifier's gradient step on eq. (11), with ``L0_E`` of eq. (10) by
-    ``energy_surrogate_term`` (importance weights ``Z C (1 - f) / f`` held fixed); then let the
+    ``energy_surrogate_loss`` (importance weights ``Z C (1 - f) / f`` held fixed); then let the
     sampler update itself (``sampler.update``: the generator's step in deep-eope). Logs
     ``loss``, ``normal`` (L+), ``anomaly`` (L-), ``surrogate`` (L0_E), ``log_normaliser`` and
     the sampler's diagnostics.
@@ -427,7 +464,7 @@ class EnergyOnePlusEpsTrainer(OnePlusEpsTrainer):
         terms = one_plus_eps_loss(
             logits[:n_normal], logits[n_normal + n_surrogate :], surrogate_logits, self.gamma, 1.0
         )
-        terms["surrogate"] = energy_surrogate_term(
+        terms["surrogate"] = energy_surrogate_loss(
             surrogate_logits, self.sampler.log_volume, log_normaliser
         )
         terms["loss"] = terms["loss"] + 0.5 * (1.0 - self.eps) * terms["surrogate"]

@@ -252,9 +252,9 @@ class RMSPropEnergyOPE(_EnergyOPE):
         eps: float = 0.05,
         box_margin: float = 0.1,
         n_samples: int = 128,
-        ascent_steps: int = 5,
-        ascent_rate: float = 0.02,
-        noise: float = 0.005,
+        ascent_steps: int = 20,
+        ascent_rate: float = 0.05,
+        noise: float = 0.01,
         normaliser_samples: int = 512,
         verbose: int = 0,
         contamination: float = 0.01,
@@ -309,6 +309,7 @@ class DeepEnergyOPE(_EnergyOPE):
         generator_hidden_units: hidden widths of the generator.
         generator_learning_rate: Adam learning rate of the generator.
         entropy_weight: weight of the generator's entropy term.
+        generator_steps: generator steps per classifier step.
         normaliser_samples: uniform samples per estimate of ``log Z``.
         verbose: Keras verbosity.
         contamination: expected fraction of anomalies; sets ``threshold_``.
@@ -339,6 +340,7 @@ class DeepEnergyOPE(_EnergyOPE):
         generator_hidden_units: tuple[int, ...] = (64,),
         generator_learning_rate: float = 1e-3,
         entropy_weight: float = 1.0,
+        generator_steps: int = 1,
         normaliser_samples: int = 512,
         verbose: int = 0,
         contamination: float = 0.01,
@@ -359,6 +361,7 @@ class DeepEnergyOPE(_EnergyOPE):
         self.generator_hidden_units = generator_hidden_units
         self.generator_learning_rate = generator_learning_rate
         self.entropy_weight = entropy_weight
+        self.generator_steps = generator_steps
         self.normaliser_samples = normaliser_samples
         self.verbose = verbose
 
@@ -370,6 +373,7 @@ class DeepEnergyOPE(_EnergyOPE):
             hidden_units=tuple(self.generator_hidden_units),
             learning_rate=self.generator_learning_rate,
             entropy_weight=self.entropy_weight,
+            num_steps=self.generator_steps,
             seed=self.random_state,
         )
 
