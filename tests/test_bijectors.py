@@ -113,7 +113,9 @@ def test_invertible_for_any_parameters(family, scale, dtype, rng):
     tolerance = TOLERANCES[dtype][1] * max(scale, np.abs(y).max())
     well_conditioned = log_det.numpy() > -5.0
     assert well_conditioned.mean() > 0.5
-    np.testing.assert_allclose(x_back[well_conditioned], x.numpy()[well_conditioned], atol=tolerance)
+    np.testing.assert_allclose(
+        x_back[well_conditioned], x.numpy()[well_conditioned], atol=tolerance
+    )
     np.testing.assert_allclose(bijector.forward(fresh(x_back)), y, atol=tolerance)
 
 

@@ -117,8 +117,14 @@ def test_jacobian_penalty_lowers_the_squared_log_det_on_base_samples(moons):
     squared_log_det = {}
     for penalty in (0.0, 1.0):
         keras.utils.set_random_seed(0)
-        flow = FLOWS["maf"](2, num_layers=3, hidden_units=(32, 32), seed=0,
-                            jacobian_penalty=penalty, penalty_batch_size=128)
+        flow = FLOWS["maf"](
+            2,
+            num_layers=3,
+            hidden_units=(32, 32),
+            seed=0,
+            jacobian_penalty=penalty,
+            penalty_batch_size=128,
+        )
         flow.compile(optimizer=keras.optimizers.Adam(5e-3))
         flow.fit(train, batch_size=128, epochs=6, verbose=0)
         z = tf.random.stateless_normal((2000, 2), seed=[1, 2])

@@ -20,8 +20,11 @@ from tfp_flowad.training.distillation import Distiller, distillation_steps
 
 
 def test_one_plus_eps_loss_matches_eq_6_by_hand():
-    normal, anomaly, surrogate = (tf.constant([0.5, -1.0]), tf.constant([2.0]),
-                                  tf.constant([0.0, 1.0, -2.0]))
+    normal, anomaly, surrogate = (
+        tf.constant([0.5, -1.0]),
+        tf.constant([2.0]),
+        tf.constant([0.0, 1.0, -2.0]),
+    )
     f = tf.sigmoid
     terms = losses.one_plus_eps_loss(normal, anomaly, surrogate, gamma=2.0, eps=0.25)
     l_plus = -np.mean(np.log(f(normal).numpy()))
@@ -101,8 +104,9 @@ def test_one_plus_eps_trainer_separates_normals_from_surrogates_and_known_anomal
     sampler = UniformBoxSampler(low=[-8, -8], high=[8, 8], seed=0)
     trainer = OnePlusEpsTrainer(make_mlp(2, (32, 32)), sampler, gamma=1.0, eps=0.1)
     trainer.compile(optimizer=keras.optimizers.Adam(3e-3))
-    history = trainer.fit(make_classifier_dataset(normal, anomaly, 256, seed=0), epochs=8,
-                          verbose=0)
+    history = trainer.fit(
+        make_classifier_dataset(normal, anomaly, 256, seed=0), epochs=8, verbose=0
+    )
     assert set(history.history) >= {"loss", "normal", "anomaly", "surrogate"}
     assert history.history["loss"][-1] < history.history["loss"][0]
     logits = trainer(np.array([[0, 0], [6, 6], [-7, 7]], "float32")).numpy()

@@ -100,7 +100,9 @@ def _cmd_score(args) -> None:
     )
     if args.out:
         result.to_csv(args.out, index=False)
-        print(f"scored {len(result)} rows; {int(result.is_anomaly.sum())} flagged; wrote {args.out}")
+        print(
+            f"scored {len(result)} rows; {int(result.is_anomaly.sum())} flagged; wrote {args.out}"
+        )
     else:
         result.to_csv(sys.stdout, index=False)
 
@@ -189,7 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="fit on the packaged KDD-99 data (one-class and k=1), print ROC AUC, export"
     )
     demo.add_argument(
-        "--out", default="saved_models/kdd99", help="SavedModel base directory (default: %(default)s)"
+        "--out",
+        default="saved_models/kdd99",
+        help="SavedModel base directory (default: %(default)s)",
     )
     demo.add_argument("--epochs-scale", type=float, help="multiply the default epochs")
     common(demo)

@@ -173,9 +173,9 @@ class NFADetector(BaseDetector):
             return encoder.finish(encoder.dequantise(batch, tf.cast(stateless_seed, tf.int32)))
 
         def flow_data(rows):
-            return make_classifier_dataset(
-                rows, None, self.batch_size, seed, transform=noisy
-            ).map(lambda batch: batch["normal"])
+            return make_classifier_dataset(rows, None, self.batch_size, seed, transform=noisy).map(
+                lambda batch: batch["normal"]
+            )
 
         callbacks = []
         if n_val > 0:
@@ -344,14 +344,16 @@ class NFADetector(BaseDetector):
             detector.fit_seconds_ = manifest.get("fit_seconds", {})
             detector.history_ = manifest.get("history", {})
         except (ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"model directory {str(path)!r}: corrupt {_MANIFEST}: {error}") from None
+            raise ValueError(
+                f"model directory {str(path)!r}: corrupt {_MANIFEST}: {error}"
+            ) from None
         detector.feature_names_in_ = list(detector.encoder_.input_columns)
         detector.n_features_in_ = len(detector.feature_names_in_)
         detector.classifier_ = _load_keras(path / "classifier.keras")
         detector.flow_ = _load_keras(path / "flow.keras")
         sampler_path = path / "sampler_flow.keras"
-        detector.sampler_flow_ = _load_keras(sampler_path) if sampler_path.exists() else (
-            detector.flow_
+        detector.sampler_flow_ = (
+            _load_keras(sampler_path) if sampler_path.exists() else (detector.flow_)
         )
         detector._scorer = None
         return detector

@@ -67,7 +67,7 @@ def check_labels(y, n_rows: int, name: str = "y") -> np.ndarray:
     if labels.shape[0] != n_rows:
         raise ValueError(f"{name} must have {n_rows} labels (one per row of X); got {len(labels)}")
     values = set(np.unique(labels).tolist())
-    if not values <= {0, 1, True, False}:
+    if not values <= {0, 1}:
         shown = sorted(map(str, values - {0, 1}))[:5]
         raise ValueError(
             f"{name} must hold only 0 (normal) and 1 (known anomaly); got other values {shown}"

@@ -107,7 +107,9 @@ def make_dense_network(
                 units, activation=activation, use_bias=use_bias, kernel_regularizer=regulariser
             )
         )
-    layers.append(keras.layers.Dense(output_units, use_bias=use_bias, kernel_regularizer=regulariser))
+    layers.append(
+        keras.layers.Dense(output_units, use_bias=use_bias, kernel_regularizer=regulariser)
+    )
     return keras.Sequential(layers, name=name)
 
 

@@ -13,8 +13,8 @@ surrogate term becomes ``L0_E = -Z * E_{P_f} [ C (1 - f) / f * log(1 - f) ]``, e
 with a pluggable sampler of ``P_f``:
 
 * ``HMCEnergySampler``: persistent Hamiltonian Monte Carlo chains (hmc-eope);
-* ``RMSPropEnergySampler``: noisy RMSProp ascent on ``log P_f`` from uniform starts
-  (rmsprop-eope);
+* ``RMSPropEnergySampler``: RMSProp-preconditioned noisy ascent (Langevin) on ``log P_f``
+  from uniform starts (rmsprop-eope);
 * ``GeneratorEnergySampler``: a generator network trained to match ``P_f`` (deep-eope).
 
 References:
@@ -160,6 +160,23 @@ class EnergySampler(keras.layers.Layer):
         low, high = self._bounds()
         return tfb.Sigmoid(low=low, high=high)
 
+    def _unconstrained_target(self, logit_fn):
+        """``(log p(z) = logit(T(z)) + log|det dT/dz|, T)``: ``P_f`` in ``T``'s input space."""
+        into_box = self._into_box()
+
+        def target_log_prob(z):
+            return logit_fn(into_box.forward(z)) + into_box.forward_log_det_jacobian(
+                z, event_ndims=1
+            )
+
+        return target_log_prob, into_box
+
+    def _inside(self, x: tf.Tensor) -> tf.Tensor:
+        """``x`` moved off the walls of ``Omega`` by 1e-4 of its width (``T^-1`` is finite)."""
+        low, high = self._bounds()
+        margin = 1e-4 * (high - low)
+        return tf.clip_by_value(x, low + margin, high - margin)
+
     def _stateless_seed(self) -> tf.Tensor:
         return tf.cast(self.seed_generator.next(), tf.int32)
 
@@ -232,13 +249,7 @@ class HMCEnergySampler(EnergySampler):
         )
 
     def sample(self, logit_fn):
-        into_box = self._into_box()
-
-        def target_log_prob(z):
-            return logit_fn(into_box.forward(z)) + into_box.forward_log_det_jacobian(
-                z, event_ndims=1
-            )
-
+        target_log_prob, into_box = self._unconstrained_target(logit_fn)
         kernel = tfp.mcmc.HamiltonianMonteCarlo(
             target_log_prob, step_size=self.step_size, num_leapfrog_steps=self.num_leapfrog_steps
         )
@@ -264,20 +275,24 @@ class HMCEnergySampler(EnergySampler):
 
 @keras.saving.register_keras_serializable(package="tfp_flowad")
 class RMSPropEnergySampler(EnergySampler):
-    """Noisy RMSProp ascent on ``log P_f = logit(x) + const`` from uniform starts in ``Omega``.
+    """Noisy RMSProp-preconditioned ascent on ``log P_f`` from uniform starts in ``Omega``.
 
-    ``x_0 ~ U(Omega)``; ``g_t = grad logit(x_t)``, ``v_t = rho v_{t-1} + (1 - rho) g_t^2``
-    (``v_0 = g_0^2``), ``x_{t+1} = clip_Omega(x_t + w * (rate * g_t / sqrt(v_t) + noise * n_t))``,
-    ``n_t ~ N(0, I)``, ``w = high - low`` (steps in units of the box's width). The samples follow
-    ``P_f`` only approximately: they concentrate where ``logit`` is high.
+    In the unconstrained space of ``HMCEnergySampler`` (``x = T(z)``, target
+    ``log p(z) = logit(T(z)) + log|det dT/dz|``), from ``z_0 = T^-1(u)``, ``u ~ U(Omega)``:
+    ``g_t = grad log p(z_t)``, ``v_t = rho v_{t-1} + (1 - rho) g_t^2`` (``v_0 = g_0^2``),
+    ``G_t = 1 / (damping + sqrt(v_t))``,
+    ``z_{t+1} = z_t + step_size / 2 * G_t g_t + sqrt(step_size * G_t) * n_t``, ``n_t ~ N(0, I)``.
+    This is preconditioned Langevin dynamics (pSGLD, Li et al., AAAI 2016): RMSProp steps up
+    ``log P_f`` plus noise scaled so that the stationary law is ``P_f`` rather than its modes.
+    A few steps from uniform starts give approximate samples (no Metropolis correction).
 
     Args:
         box: ``Omega``.
         n_samples: samples per call.
-        num_steps: ascent steps per call.
-        rate: step length as a fraction of the box's width.
+        num_steps: steps per call.
+        step_size: ``step_size`` above (in the unconstrained space).
         rho: decay of the running mean of squared gradients.
-        noise: standard deviation of the added noise as a fraction of the box's width.
+        damping: added to ``sqrt(v_t)``; bounds the preconditioner by ``1 / damping``.
         seed: integer seed.
     """
 
@@ -288,43 +303,53 @@ class RMSPropEnergySampler(EnergySampler):
         box: UniformBoxSampler,
         n_samples: int = 128,
         num_steps: int = 20,
-        rate: float = 0.05,
+        step_size: float = 0.5,
         rho: float = 0.9,
-        noise: float = 0.01,
+        damping: float = 0.1,
         seed=None,
         **kwargs,
     ):
         super().__init__(box, n_samples, seed, **kwargs)
         self.num_steps = int(num_steps)
-        self.rate = float(rate)
+        self.step_size = float(step_size)
         self.rho = float(rho)
-        self.noise = float(noise)
+        self.damping = float(damping)
 
     def sample(self, logit_fn):
-        low, high = self._bounds()
-        width = high - low
-        x, _ = self.box.sample(self.n_samples)
+        target_log_prob, into_box = self._unconstrained_target(logit_fn)
+        uniform, _ = self.box.sample(self.n_samples)
+        z = into_box.inverse(self._inside(uniform))
         mean_square = None
         for _ in range(self.num_steps):
             with tf.GradientTape() as tape:
-                tape.watch(x)
-                total_logit = tf.reduce_sum(logit_fn(x))
-            grad = tape.gradient(total_logit, x)
+                tape.watch(z)
+                total = tf.reduce_sum(target_log_prob(z))
+            grad = tape.gradient(total, z)
             square = tf.square(grad)
             if mean_square is None:
                 mean_square = square
             else:
                 mean_square = self.rho * mean_square + (1.0 - self.rho) * square
-            step = self.rate * grad * tf.math.rsqrt(mean_square + 1e-12)
-            jitter = self.noise * keras.random.normal(
-                tf.shape(x), dtype=self.compute_dtype, seed=self.seed_generator
+            preconditioner = 1.0 / (self.damping + tf.sqrt(mean_square))
+            noise = keras.random.normal(
+                (self.n_samples, self.dim), dtype=self.compute_dtype, seed=self.seed_generator
             )
-            x = tf.clip_by_value(x + width * (step + jitter), low, high)
+            z = (
+                z
+                + 0.5 * self.step_size * preconditioner * grad
+                + tf.sqrt(self.step_size * preconditioner) * noise
+            )
+        x = into_box.forward(z)
         return x, {"sample_logit": tf.reduce_mean(logit_fn(x))}
 
     def get_config(self):
         config = super().get_config()
-        config.update(num_steps=self.num_steps, rate=self.rate, rho=self.rho, noise=self.noise)
+        config.update(
+            num_steps=self.num_steps,
+            step_size=self.step_size,
+            rho=self.rho,
+            damping=self.damping,
+        )
         return config
 
 

@@ -26,6 +26,7 @@ from tfp_flowad.training.classifier import OnePlusEpsTrainer
 
 __all__ = ["BruteForceOPE", "HMCEnergyOPE", "RMSPropEnergyOPE", "DeepEnergyOPE"]
 
+
 class _OnePlusEpsBaseline(KerasBaseline):
     """Shared fit / score of the (1 + eps)-class detectors; subclasses build the trainer."""
 
@@ -210,8 +211,9 @@ class HMCEnergyOPE(_EnergyOPE):
 class RMSPropEnergyOPE(_EnergyOPE):
     """Energy OPE with RMSProp sampling: ``1/2 (L+ + gamma * L- + (1 - eps) * L0_E)``, eq. (11).
 
-    ``L0_E`` (eq. (10)) on approximate samples of ``P_f`` (eq. (9)): a few noisy RMSProp ascent
-    steps on ``logit(x)`` from uniform starts in ``Omega`` (``RMSPropEnergySampler``);
+    ``L0_E`` (eq. (10)) on approximate samples of ``P_f`` (eq. (9)): a few RMSProp-preconditioned
+    ascent steps on ``logit(x)`` with Langevin noise, from uniform starts in ``Omega``
+    (``RMSPropEnergySampler``);
     ``log Z`` from uniform samples over ``Omega`` at every step. Score ``-logit f(x)``.
 
     Args:
@@ -223,9 +225,9 @@ class RMSPropEnergyOPE(_EnergyOPE):
         eps: the surrogate term is weighted ``1 - eps``.
         box_margin: ``Omega`` is the bounding box widened by this fraction of its width per side.
         n_samples: samples of ``P_f`` per step.
-        ascent_steps: RMSProp steps per sample.
-        ascent_rate: step length as a fraction of the box's width.
-        noise: noise standard deviation per step as a fraction of the box's width.
+        langevin_steps: preconditioned Langevin steps per sample.
+        step_size: Langevin step size (in the sampler's unconstrained space).
+        damping: added to the RMSProp root mean square; bounds the preconditioner.
         normaliser_samples: uniform samples per estimate of ``log Z``.
         verbose: Keras verbosity.
         contamination: expected fraction of anomalies; sets ``threshold_``.
@@ -252,9 +254,9 @@ class RMSPropEnergyOPE(_EnergyOPE):
         eps: float = 0.05,
         box_margin: float = 0.1,
         n_samples: int = 128,
-        ascent_steps: int = 20,
-        ascent_rate: float = 0.05,
-        noise: float = 0.01,
+        langevin_steps: int = 20,
+        step_size: float = 0.5,
+        damping: float = 0.1,
         normaliser_samples: int = 512,
         verbose: int = 0,
         contamination: float = 0.01,
@@ -271,9 +273,9 @@ class RMSPropEnergyOPE(_EnergyOPE):
         self.eps = eps
         self.box_margin = box_margin
         self.n_samples = n_samples
-        self.ascent_steps = ascent_steps
-        self.ascent_rate = ascent_rate
-        self.noise = noise
+        self.langevin_steps = langevin_steps
+        self.step_size = step_size
+        self.damping = damping
         self.normaliser_samples = normaliser_samples
         self.verbose = verbose
 
@@ -281,9 +283,9 @@ class RMSPropEnergyOPE(_EnergyOPE):
         return RMSPropEnergySampler(
             box,
             self.n_samples,
-            num_steps=self.ascent_steps,
-            rate=self.ascent_rate,
-            noise=self.noise,
+            num_steps=self.langevin_steps,
+            step_size=self.step_size,
+            damping=self.damping,
             seed=self.random_state,
         )
 
@@ -338,9 +340,9 @@ class DeepEnergyOPE(_EnergyOPE):
         n_samples: int = 128,
         latent_units: int = 16,
         generator_hidden_units: tuple[int, ...] = (64,),
-        generator_learning_rate: float = 1e-3,
+        generator_learning_rate: float = 1e-2,
         entropy_weight: float = 1.0,
-        generator_steps: int = 1,
+        generator_steps: int = 5,
         normaliser_samples: int = 512,
         verbose: int = 0,
         contamination: float = 0.01,
@@ -376,4 +378,3 @@ class DeepEnergyOPE(_EnergyOPE):
             num_steps=self.generator_steps,
             seed=self.random_state,
         )
-

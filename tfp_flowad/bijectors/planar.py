@@ -78,8 +78,8 @@ class Planar(bijector.Bijector):
             self._w = tensor_util.convert_nonref_to_tensor(w, dtype=dtype, name="w")
             self._u = tensor_util.convert_nonref_to_tensor(u, dtype=dtype, name="u")
             self._b = tensor_util.convert_nonref_to_tensor(b, dtype=dtype, name="b")
-            w_size = tf.compat.dimension_value(self._w.shape[-1:][0]) if self._w.shape else None
-            u_size = tf.compat.dimension_value(self._u.shape[-1:][0]) if self._u.shape else None
+            w_size = tf.compat.dimension_value(self._w.shape[-1]) if self._w.shape.rank else None
+            u_size = tf.compat.dimension_value(self._u.shape[-1]) if self._u.shape.rank else None
             if w_size is not None and u_size is not None and w_size != u_size:
                 raise ValueError(
                     f"w and u must have the same event size; got w.shape={self._w.shape} "
@@ -164,9 +164,7 @@ class Planar(bijector.Bijector):
     @classmethod
     def _log_det(cls, pre_activation, w_dot_u_hat, one_plus_w_dot_u_hat):
         """``log(1 + u_hat . psi(x)) = log(1 + (w . u_hat) tanh'(w . x + b))``; eq. (16)."""
-        m_s, sum_of_positives = cls._det_terms(
-            pre_activation, w_dot_u_hat, one_plus_w_dot_u_hat
-        )
+        m_s, sum_of_positives = cls._det_terms(pre_activation, w_dot_u_hat, one_plus_w_dot_u_hat)
         # log1p(m s) is accurate for |m s| <= 1/2; below that use log(sum of positives).
         # Each branch gets a harmless value where it is not selected (NaN-free gradients).
         use_log1p = m_s > -0.5
@@ -230,16 +228,11 @@ class Planar(bijector.Bijector):
         pre_activation = tf.reduce_sum(w * x, axis=-1) + b
         return x + u_hat * tf.tanh(pre_activation)[..., tf.newaxis]
 
-    def _inverse_and_pre_activation(self, y):
+    def _inverse(self, y):
         w, u_hat, b, w_dot_u_hat, one_plus = self._params()
         w_dot_y = tf.reduce_sum(w * y, axis=-1)
         a = self._solve_projection(w_dot_y, w_dot_u_hat, one_plus, b)
-        pre_activation = a + b
-        x = y - u_hat * tf.tanh(pre_activation)[..., tf.newaxis]
-        return x, pre_activation, w_dot_u_hat, one_plus
-
-    def _inverse(self, y):
-        return self._inverse_and_pre_activation(y)[0]
+        return y - u_hat * tf.tanh(a + b)[..., tf.newaxis]
 
     def _forward_log_det_jacobian(self, x):
         w, _, b, w_dot_u_hat, one_plus = self._params()
@@ -247,8 +240,9 @@ class Planar(bijector.Bijector):
         return self._log_det(pre_activation, w_dot_u_hat, one_plus)
 
     def _inverse_log_det_jacobian(self, y):
-        _, pre_activation, w_dot_u_hat, one_plus = self._inverse_and_pre_activation(y)
-        return -self._log_det(pre_activation, w_dot_u_hat, one_plus)
+        # -fldj at x = f^{-1}(y). The public `inverse` reuses TFP's cache, so the root finding
+        # runs once when a caller (e.g. `TransformedDistribution.log_prob`) needs both.
+        return -self._forward_log_det_jacobian(self.inverse(y))
 
     def _parameter_control_dependencies(self, is_init):
         if not self.validate_args:

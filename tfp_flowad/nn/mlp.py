@@ -33,4 +33,3 @@ def make_mlp(
             layers.append(keras.layers.Dropout(dropout, dtype=dtype))
     layers.append(keras.layers.Dense(1, dtype=dtype))
     return keras.Sequential(layers, name=name)
-
