@@ -403,7 +403,9 @@ class GeneratorEnergySampler(EnergySampler):
         noise = keras.random.normal(
             (self.n_samples, self.latent_units), dtype=self.compute_dtype, seed=self.seed_generator
         )
-        return self._into_box().forward(self.generator(noise, training=True))
+        low, high = self._bounds()
+        # T(z) written out: where sigmoid saturates its gradient is 0 (the bijector gave NaN).
+        return low + (high - low) * tf.sigmoid(self.generator(noise, training=True))
 
     def sample(self, logit_fn):
         del logit_fn
