@@ -146,3 +146,24 @@ def test_bad_arguments_are_named():
         FLOWS["maf"](2, jacobian_penalty=-1.0)
     with pytest.raises(ValueError, match="event_size"):
         FLOWS["maf"](0)
+
+
+@pytest.mark.parametrize("order", ["left-to-right", "right-to-left", [2, 0, 3, 1]])
+def test_made_output_depends_only_on_earlier_inputs_in_its_order(order):
+    from tfp_flowad.nn import MADE
+
+    made = MADE(4, hidden_units=(12, 12), input_order=order)
+    x = tf.constant(np.random.default_rng(0).standard_normal((3, 4)), tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        shift, log_scale = made(x)
+    position = {"left-to-right": [0, 1, 2, 3], "right-to-left": [3, 2, 1, 0]}.get(
+        order if isinstance(order, str) else "", None
+    )
+    rank = np.empty(4, int)
+    rank[np.asarray(order if position is None else np.argsort(position))] = np.arange(4)
+    for output in (shift, log_scale):
+        jacobian = np.abs(tape.batch_jacobian(output, x).numpy()).max(0)  # [out, in]
+        allowed = rank[None, :] < rank[:, None]
+        assert np.all(jacobian[~allowed] == 0)
+        assert np.any(jacobian[allowed] != 0)

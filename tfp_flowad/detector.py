@@ -92,7 +92,7 @@ class NFADetector(BaseDetector):
         jacobian_penalty: float = 1e-3,
         penalty_every: int = 10,
         penalty_batch_size: int = 32,
-        distillation_steps: int = 600,
+        distillation_steps: int = 300,
         tail_p_value: float = 0.05,
         classifier_hidden_units: tuple[int, ...] = (64, 32),
         classifier_epochs: int = 10,
