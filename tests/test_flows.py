@@ -157,11 +157,10 @@ def test_made_output_depends_only_on_earlier_inputs_in_its_order(order):
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
         shift, log_scale = made(x)
-    position = {"left-to-right": [0, 1, 2, 3], "right-to-left": [3, 2, 1, 0]}.get(
-        order if isinstance(order, str) else "", None
-    )
+    named = {"left-to-right": [0, 1, 2, 3], "right-to-left": [3, 2, 1, 0]}
+    sequence = named[order] if isinstance(order, str) else order
     rank = np.empty(4, int)
-    rank[np.asarray(order if position is None else np.argsort(position))] = np.arange(4)
+    rank[np.asarray(sequence)] = np.arange(4)  # rank[j]: position of input j in the order
     for output in (shift, log_scale):
         jacobian = np.abs(tape.batch_jacobian(output, x).numpy()).max(0)  # [out, in]
         allowed = rank[None, :] < rank[:, None]
