@@ -46,9 +46,6 @@ class KerasBaseline(BaseDetector):
         if self.random_state is not None:
             keras.utils.set_random_seed(int(self.random_state))
 
-    def _optimizer(self) -> keras.optimizers.Optimizer:
-        return keras.optimizers.Adam(self.learning_rate)
-
 
 @keras.saving.register_keras_serializable(package="tfp_flowad")
 class NoSurrogates(keras.layers.Layer):
