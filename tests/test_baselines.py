@@ -38,7 +38,7 @@ def _blobs(n_normal: int, n_anomaly: int, seed: int) -> tuple[np.ndarray, np.nda
 
 
 def _far_rows(n: int, anomaly_side: bool, seed: int) -> np.ndarray:
-    """Rows at distance 6 from the normals' centre: any direction, or within ~37 deg of e_0."""
+    """Rows at distance 6 from the normals' centre: any direction, or within 30 deg of e_0."""
     rng = np.random.default_rng(seed)
     directions = rng.normal(size=(n, DIM))
     if anomaly_side:

@@ -49,9 +49,9 @@ class KerasBaseline(BaseDetector):
 
 @keras.saving.register_keras_serializable(package="tfp_flowad")
 class NoSurrogates(keras.layers.Layer):
-    """An empty surrogate sample, so ``OnePlusEpsTrainer`` fits the two-class loss.
+    """``L = 1/2 (L+ + gamma * L-)``: an empty surrogate sample for ``OnePlusEpsTrainer``.
 
-    With no surrogates (and ``eps = 1``), eq. (6) is ``L = 1/2 (L+ + gamma * L-)``: the
+    With no surrogates (and ``eps = 1``), eq. (6) reduces to ``1/2 (L+ + gamma * L-)``: the
     class-balanced binary cross-entropy, each class averaged on its own (eq. (3) for
     ``gamma = 1``).
 

@@ -38,7 +38,7 @@ def squared_distance(centre, features):
 
 
 class DeepSVDD(KerasBaseline):
-    """One-class Deep SVDD, eq. (4) of Ruff et al. (2018).
+    """One-class Deep SVDD, the one-class objective of Ruff et al. (ICML 2018).
 
     ``min_W 1/n sum_i ||phi(x_i; W) - c||^2 + lambda/2 sum_l ||W_l||_F^2`` over normal rows
     ``x_i``, with ``phi`` a network without bias terms (so that ``phi = c`` is not a trivial
