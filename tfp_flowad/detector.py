@@ -7,9 +7,11 @@
 4. train a classifier with the (1 + eps)-class loss, eq. (6), on normal rows, known anomalies
    and fresh surrogates.
 
-The anomaly score is ``-logit f(x)``, ``f(x)`` the classifier's estimate of ``P(C+ | x)``
-(``score="classifier"``), or ``-log p(x)`` of the flow fitted in step 1 (``score="density"``,
-the default: on KDD-99 it ranks anomalies better, see the benchmark results).
+Scores (``score``): ``"classifier"`` is ``-logit f(x)``, ``f(x)`` the classifier's estimate of
+``P(C+ | x)`` (the paper's output); ``"density"`` is ``-log p(x)`` of the flow fitted in step 1;
+``"combined"`` (the default) adds the two after scaling each by its median and interquartile
+range on the normal training rows, so that the density's coverage of every direction and the
+classifier's use of known anomalies both count.
 """
 
 import json
@@ -29,7 +31,7 @@ from tfp_flowad.base import BaseDetector
 from tfp_flowad.flows import FLOWS
 from tfp_flowad.nn.mlp import make_mlp
 from tfp_flowad.preprocessing import TabularEncoder
-from tfp_flowad.sampling import TailSampler
+from tfp_flowad.sampling import MixtureSampler, TailSampler, UniformBoxSampler
 from tfp_flowad.training.classifier import OnePlusEpsTrainer, make_classifier_dataset
 from tfp_flowad.training.distillation import Distiller, distillation_steps
 
@@ -53,14 +55,17 @@ class NFADetector(BaseDetector):
         penalty_batch_size: base samples per ``L_J`` estimate.
         distillation_steps: steps of probability distillation.
         tail_p_value: mass of the base Gaussian's tail that surrogate anomalies come from.
+        box_share: share of surrogates drawn uniformly from the bounding box of the normal
+            rows (widened by 10% per side), as in the brute-force (1 + eps)-class method; the
+            rest come from the flow's tail. Tail samples alone sit on a shell around the normal
+            rows and leave the classifier blind in every other direction.
         classifier_hidden_units: hidden widths of the classifier MLP.
         classifier_epochs: maximum epochs of the classifier fit.
         gamma: weight of the known-anomaly term of eq. (6).
         eps: the surrogate term of eq. (6) is weighted ``1 - eps``.
-        score: what ``decision_function`` and the export return: ``"density"``,
-            ``-log p(x)`` of the fitted flow, or ``"classifier"``, ``-logit f(x)`` of the
-            (1 + eps)-class classifier (the paper's output). Both are fitted either way; the
-            attribute may be changed after ``fit``. See docs/RESULTS.md for how they compare.
+        score: what ``decision_function`` and the export return: ``"combined"``,
+            ``"density"`` or ``"classifier"`` (see the module docstring). Everything is fitted
+            either way; the attribute may be changed after ``fit``.
         batch_size: rows per step in every stage.
         learning_rate: Adam learning rate of every stage.
         validation_fraction: share of normal rows held out for early stopping (0: none).
@@ -94,11 +99,12 @@ class NFADetector(BaseDetector):
         penalty_batch_size: int = 32,
         distillation_steps: int = 300,
         tail_p_value: float = 0.05,
+        box_share: float = 0.5,
         classifier_hidden_units: tuple[int, ...] = (64, 32),
         classifier_epochs: int = 10,
         gamma: float = 1.0,
         eps: float = 0.05,
-        score: str = "density",
+        score: str = "combined",
         batch_size: int = 512,
         learning_rate: float = 1e-3,
         validation_fraction: float = 0.1,
@@ -119,6 +125,7 @@ class NFADetector(BaseDetector):
         self.penalty_batch_size = penalty_batch_size
         self.distillation_steps = distillation_steps
         self.tail_p_value = tail_p_value
+        self.box_share = box_share
         self.classifier_hidden_units = classifier_hidden_units
         self.classifier_epochs = classifier_epochs
         self.gamma = gamma
@@ -157,6 +164,9 @@ class NFADetector(BaseDetector):
             )
         if not 0.0 < self.tail_p_value <= 1.0:
             raise ValueError(f"tail_p_value must be in (0, 1]; got {self.tail_p_value!r}")
+        if not 0.0 <= self.box_share <= 1.0:
+            raise ValueError(f"box_share must be in [0, 1]; got {self.box_share!r}")
+        _check_score(self.score)
         seed = self.random_state
         if seed is not None:
             keras.utils.set_random_seed(seed)
@@ -219,40 +229,60 @@ class NFADetector(BaseDetector):
 
         start = time.perf_counter()
         network = make_mlp(dim, tuple(self.classifier_hidden_units))
+        clean_normal = encoder.finish(normal).numpy()
+        sampler = MixtureSampler(
+            [
+                TailSampler(sampler_flow, self.tail_p_value, seed=seed),
+                UniformBoxSampler.around(clean_normal, margin=0.1, seed=seed),
+            ],
+            [1.0 - self.box_share, self.box_share],
+            quantiser=encoder,
+        )
         trainer = OnePlusEpsTrainer(
-            network,
-            TailSampler(sampler_flow, self.tail_p_value, seed=seed),
-            gamma=self.gamma,
-            eps=self.eps,
+            network, sampler, self.gamma, self.eps, surrogates_per_step=self.batch_size
         )
         trainer.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
         history = trainer.fit(
-            make_classifier_dataset(normal, anomaly, self.batch_size, seed, transform=noisy),
+            # Real rows enter clean: generated rows are requantised to match them.
+            make_classifier_dataset(
+                normal, anomaly, self.batch_size, seed, transform=lambda b, _: encoder.finish(b)
+            ),
             epochs=self.classifier_epochs,
             verbose=self.verbose,
         )
         self.classifier_, self.history_["classifier"] = network, history.history
         self.fit_seconds_["classifier"] = time.perf_counter() - start
+        self.score_scaling_ = self._score_scaling(clean_normal[: 2**15])
         self._scorer = None
 
+    def _score_scaling(self, features: np.ndarray) -> dict[str, list[float]]:
+        """Median and interquartile range of each score on normal training rows."""
+        scaling = {}
+        for kind in ("density", "classifier"):
+            values = anomaly_score(features, kind, self.flow_, self.classifier_).numpy()
+            low, median, high = np.quantile(values, [0.25, 0.5, 0.75])
+            scaling[kind] = [float(median), float(max(high - low, 1e-6))]
+        return scaling
+
     # ---------------------------------------------------------------------------- score
-    def _scoring_model(self):
-        """``(model, kind)``: what turns encoded features into scores for ``self.score``."""
-        if self.score == "density":
-            return self.flow_, "density"
-        if self.score == "classifier":
-            return self.classifier_, "classifier"
-        raise ValueError(f"score must be 'density' or 'classifier'; got {self.score!r}")
+    def _scoring_parts(self) -> dict:
+        """Keyword arguments of ``anomaly_score`` for the current ``score``."""
+        _check_score(self.score)
+        return {
+            "kind": self.score,
+            "flow": self.flow_,
+            "classifier": self.classifier_,
+            "scaling": self.score_scaling_,
+        }
 
     def _score_function(self):
         """A ``tf.function`` from raw column tensors to anomaly scores."""
-        model, kind = self._scoring_model()
         if getattr(self, "_scorer", None) is None or self._scorer[0] != self.score:
-            encoder = self.encoder_
+            encoder, parts = self.encoder_, self._scoring_parts()
 
             @tf.function(input_signature=[encoder.input_signature()])
             def score(inputs):
-                return anomaly_score(model, kind, encoder(inputs))
+                return anomaly_score(encoder(inputs), **parts)
 
             self._scorer = (self.score, score)
         return self._scorer[1]
@@ -267,7 +297,7 @@ class NFADetector(BaseDetector):
 
     def _score(self, X: np.ndarray) -> np.ndarray:
         """Anomaly scores of encoded features ``X``."""
-        return anomaly_score(*self._scoring_model(), X).numpy()
+        return anomaly_score(X, **self._scoring_parts()).numpy()
 
     def predict_proba(self, X) -> np.ndarray:
         """``[n, 2]``: ``[f(x), 1 - f(x)]``, the classifier's ``P(normal | x)`` and its complement."""
@@ -305,6 +335,7 @@ class NFADetector(BaseDetector):
                 "params": _jsonable(self.get_params()),
                 "encoder": self.encoder_.get_config(),
                 "threshold": self.threshold_,
+                "score_scaling": self.score_scaling_,
                 "decision_scores_quantiles": np.quantile(
                     self.decision_scores_, [0.0, 0.5, 0.99, 1.0]
                 ).tolist(),
@@ -341,6 +372,7 @@ class NFADetector(BaseDetector):
             detector = cls(**manifest["params"])
             detector.encoder_ = TabularEncoder.from_config(manifest["encoder"])
             detector.threshold_ = float(manifest["threshold"])
+            detector.score_scaling_ = manifest["score_scaling"]
             detector.fit_seconds_ = manifest.get("fit_seconds", {})
             detector.history_ = manifest.get("history", {})
         except (ValueError, KeyError, TypeError) as error:
@@ -365,11 +397,29 @@ class NFADetector(BaseDetector):
         return export_saved_model(self, path, version)
 
 
-def anomaly_score(model, kind: str, features: tf.Tensor) -> tf.Tensor:
-    """``-log p(x)`` of a flow (``kind="density"``) or ``-logit f(x)`` of a classifier."""
-    if kind == "density":
-        return -model.log_prob(features)
-    return -model(features)[:, 0]
+SCORES = ("combined", "density", "classifier")
+
+
+def _check_score(score: str) -> None:
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {list(SCORES)}; got {score!r}")
+
+
+def anomaly_score(features, kind: str, flow, classifier, scaling=None) -> tf.Tensor:
+    """Anomaly scores of encoded ``features``, higher = more abnormal.
+
+    ``density = -log p(x)`` (the flow), ``classifier = -logit f(x)`` (eq. 6's classifier),
+    ``combined = sum_k (score_k - median_k) / iqr_k`` over both, with ``scaling[k] =
+    [median_k, iqr_k]`` measured on normal training rows.
+    """
+    terms = {}
+    if kind in ("density", "combined"):
+        terms["density"] = -flow.log_prob(features)
+    if kind in ("classifier", "combined"):
+        terms["classifier"] = -classifier(features)[:, 0]
+    if kind != "combined":
+        return terms[kind]
+    return tf.add_n([(terms[k] - scaling[k][0]) / scaling[k][1] for k in sorted(terms)])
 
 
 def _load_keras(file: Path):

@@ -1,7 +1,7 @@
 """SavedModel export for TF Serving.
 
-The exported model holds the ``TabularEncoder`` and the one model that scoring needs (the flow
-for ``score="density"``, the classifier for ``score="classifier"``). Its ``serving_default``
+The exported model holds the ``TabularEncoder``, the flow and the classifier, and computes the
+detector's current ``score``. Its ``serving_default``
 signature takes the RAW columns by name (``float32`` for numeric columns, ``string`` for
 categorical ones, each ``[batch]``) and returns ``anomaly_score`` (higher = more abnormal) and
 ``is_anomaly`` (``anomaly_score > threshold``).
@@ -13,28 +13,37 @@ import tempfile
 from pathlib import Path
 
 import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from tfp_flowad.detector import anomaly_score
 
-__all__ = ["export_saved_model", "next_version"]
+__all__ = ["export_saved_model", "next_version", "serving_function"]
 
 
-class _ServingModule(tf.Module):
-    """Tracks the encoder's lookup tables and the classifier's variables for saving."""
+def serving_function(detector):
+    """The ``serving_default`` function with every weight frozen into a constant.
 
-    def __init__(self, encoder, model, kind: str, threshold: float):
-        super().__init__(name="tfp_flowad_detector")
-        self.encoder = encoder
-        self.model = model
-        self.tables = list(encoder.tables)
-        self.threshold = tf.Variable(threshold, trainable=False, dtype=tf.float32)
+    Freezing leaves the graph with no variable or resource: TF1-style loaders (TF Serving's C++
+    server, ``saved_model_cli run``) and ``tf.saved_model.load`` then read the same graph.
+    """
+    encoder, parts, threshold = detector.encoder_, detector._scoring_parts(), detector.threshold_
 
-        @tf.function(input_signature=[encoder.input_signature()])
-        def serve(inputs):
-            score = anomaly_score(self.model, kind, self.encoder(inputs))
-            return {"anomaly_score": score, "is_anomaly": score > self.threshold}
+    signature = encoder.input_signature()
 
-        self.serve = serve
+    @tf.function(input_signature=[signature])
+    def score(inputs):
+        return anomaly_score(encoder(inputs), **parts)
+
+    frozen = convert_variables_to_constants_v2(score.get_concrete_function())
+    names = sorted(signature)  # the flat argument order of a dict input
+
+    @tf.function(input_signature=[signature])
+    def serve(inputs):
+        # The frozen function takes flat tensors; this wrapper restores named inputs and outputs.
+        (anomaly,) = frozen(*[inputs[name] for name in names])
+        return {"anomaly_score": anomaly, "is_anomaly": anomaly > threshold}
+
+    return serve
 
 
 def next_version(path: Path) -> int:
@@ -66,8 +75,8 @@ def export_saved_model(detector, path, version: int | None = None) -> Path:
     if target.exists():
         raise FileExistsError(f"export target {str(target)!r} exists already")
     path.mkdir(parents=True, exist_ok=True)
-    model, kind = detector._scoring_model()
-    module = _ServingModule(detector.encoder_, model, kind, detector.threshold_)
+    module = tf.Module()
+    module.serve = serving_function(detector)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=path))
     try:
         tf.saved_model.save(module, str(staging), signatures={"serving_default": module.serve})

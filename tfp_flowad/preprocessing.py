@@ -95,15 +95,6 @@ class TabularEncoder(keras.layers.Layer):
         self.discrete_mask = np.array(
             [c in integer_set for c in self.numeric_columns] + [True] * self.n_onehot, bool
         )
-        self.tables = [
-            tf.lookup.StaticHashTable(
-                tf.lookup.KeyValueTensorInitializer(
-                    tf.constant(vocab, tf.string), tf.range(len(vocab), dtype=tf.int64)
-                ),
-                default_value=-1,
-            )
-            for vocab in self.vocabularies
-        ]
 
     # ------------------------------------------------------------------------- learning
     @classmethod
@@ -204,6 +195,25 @@ class TabularEncoder(keras.layers.Layer):
         logged = tf.where(mask, tf.math.log1p(tf.maximum(raw, -0.5)), raw)
         return (logged - tf.constant(self._shift)) / tf.constant(self._scale)
 
+    def unfinish(self, features: tf.Tensor) -> tf.Tensor:
+        """The inverse of ``finish``: raw values ``t^{-1}(features * scale + shift)``."""
+        logged = tf.convert_to_tensor(features, tf.float32) * tf.constant(self._scale) + tf.constant(
+            self._shift
+        )
+        # expm1 is clipped so far-off generated rows stay finite.
+        return tf.where(tf.constant(self._log_mask), tf.math.expm1(tf.minimum(logged, 30.0)), logged)
+
+    def requantise(self, features: tf.Tensor) -> tf.Tensor:
+        """Rounds discrete columns of encoded ``features`` back onto their grid (in raw space).
+
+        Generated rows (a flow fitted to dequantised data) then look like real encoded rows:
+        integers stay integers and one-hot columns are 0 or 1, so a classifier cannot tell
+        real from generated rows by the dequantisation noise alone.
+        """
+        raw = self.unfinish(features)
+        rounded = tf.where(tf.constant(self.discrete_mask), tf.round(raw), raw)
+        return self.finish(rounded)
+
     def dequantise(self, raw: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         """``raw + u * discrete_mask``, ``u ~ U(-1/2, 1/2)``; ``seed`` is a stateless ``[2]`` seed."""
         noise = tf.random.stateless_uniform(tf.shape(raw), seed, -0.5, 0.5, dtype=raw.dtype)
@@ -237,11 +247,11 @@ class TabularEncoder(keras.layers.Layer):
     def call(self, inputs):
         columns = [tf.cast(tf.reshape(inputs[c], [-1]), tf.float32) for c in self.numeric_columns]
         parts = [tf.stack(columns, axis=1)] if columns else []
-        for column, vocab, table in zip(
-            self.categorical_columns, self.vocabularies, self.tables, strict=True
-        ):
-            codes = table.lookup(tf.reshape(inputs[column], [-1]))
-            parts.append(tf.one_hot(codes, len(vocab), dtype=tf.float32))  # -1 -> all zeros
+        for column, vocab in zip(self.categorical_columns, self.vocabularies, strict=True):
+            # One-hot by comparison with the vocabulary: an unseen value matches nothing and
+            # encodes as all zeros. No lookup-table resource, so an export can be frozen.
+            values = tf.reshape(inputs[column], [-1, 1])
+            parts.append(tf.cast(tf.equal(values, tf.constant(vocab)[None, :]), tf.float32))
         return self.finish(tf.concat(parts, axis=1))
 
     def get_config(self):

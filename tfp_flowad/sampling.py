@@ -10,7 +10,13 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-__all__ = ["sample_gaussian_tail", "tail_radius_squared", "TailSampler", "UniformBoxSampler"]
+__all__ = [
+    "sample_gaussian_tail",
+    "tail_radius_squared",
+    "TailSampler",
+    "UniformBoxSampler",
+    "MixtureSampler",
+]
 
 
 def tail_radius_squared(dim: int, p_value: float) -> float:
@@ -143,3 +149,60 @@ class UniformBoxSampler(keras.layers.Layer):
         config = super().get_config()
         config.update(low=self.low, high=self.high, seed=self.seed)
         return config
+
+
+@keras.saving.register_keras_serializable(package="tfp_flowad")
+class MixtureSampler(keras.layers.Layer):
+    """Surrogates from several samplers in fixed shares, optionally requantised.
+
+    ``sample(n)`` takes ``round(share_k * n)`` rows from sampler ``k`` (the last one takes the
+    rest) and concatenates them. With ``quantiser`` (a ``TabularEncoder``) the rows pass through
+    ``quantiser.requantise``, so discrete columns of generated rows sit on the same grid as real
+    rows. Samplers must return ``weights=None``.
+
+    Args:
+        samplers: layers with ``sample(n) -> (x, None)``.
+        shares: one non-negative share per sampler, summing to 1.
+        quantiser: optional ``TabularEncoder``.
+    """
+
+    def __init__(self, samplers, shares, quantiser=None, **kwargs):
+        super().__init__(**kwargs)
+        if len(samplers) != len(shares) or not samplers:
+            raise ValueError(
+                f"samplers and shares must be non-empty and of equal length; got {len(samplers)} "
+                f"and {len(shares)}"
+            )
+        if min(shares) < 0 or abs(sum(shares) - 1.0) > 1e-6:
+            raise ValueError(f"shares must be >= 0 and sum to 1; got {list(shares)}")
+        self.samplers = list(samplers)
+        self.shares = [float(s) for s in shares]
+        self.quantiser = quantiser
+
+    def sample(self, n):
+        counts = [int(round(share * n)) for share in self.shares[:-1]]
+        counts.append(n - sum(counts))
+        parts = [s.sample(c)[0] for s, c in zip(self.samplers, counts, strict=True) if c > 0]
+        x = tf.concat(parts, axis=0)
+        if self.quantiser is not None:
+            x = self.quantiser.requantise(x)
+        return x, None
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            samplers=[keras.saving.serialize_keras_object(s) for s in self.samplers],
+            shares=self.shares,
+            quantiser=keras.saving.serialize_keras_object(self.quantiser)
+            if self.quantiser is not None
+            else None,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["samplers"] = [keras.saving.deserialize_keras_object(s) for s in config["samplers"]]
+        if config.get("quantiser") is not None:
+            config["quantiser"] = keras.saving.deserialize_keras_object(config["quantiser"])
+        return cls(**config)

@@ -71,6 +71,8 @@ class TwoClassClassifier(KerasBaseline):
         Ryzhikov et al., arXiv 1912.09323, section 4 ("conventional two-class classification").
     """
 
+    needs_known_anomalies = True
+
     def __init__(
         self,
         hidden_units: tuple[int, ...] = (64, 32),
@@ -133,6 +135,8 @@ class SemiSupervisedClassifier(KerasBaseline):
         Ryzhikov et al., arXiv 1912.09323, section 4 ("dimensionality reduction by a Deep
         AutoEncoder followed by two-class classification").
     """
+
+    needs_known_anomalies = True
 
     def __init__(
         self,

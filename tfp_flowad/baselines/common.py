@@ -35,6 +35,10 @@ class KerasBaseline(BaseDetector):
 
     #: rows per forward pass when scoring.
     score_batch_size: int = 65536
+    #: ``fit`` raises without a known anomaly (a two-class method).
+    needs_known_anomalies: bool = False
+    #: ``fit`` learns from known anomalies; ``False`` for one-class methods, which drop them.
+    uses_known_anomalies: bool = True
 
     def get_params(self) -> dict:
         """The constructor arguments (as scikit-learn's ``get_params``)."""

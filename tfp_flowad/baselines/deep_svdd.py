@@ -67,6 +67,8 @@ class DeepSVDD(KerasBaseline):
         Ryzhikov et al., arXiv 1912.09323, section 4 (baseline "deep-svdd-oc").
     """
 
+    uses_known_anomalies = False
+
     def __init__(
         self,
         hidden_units: tuple[int, ...] = (64,),

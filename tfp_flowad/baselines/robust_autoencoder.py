@@ -74,6 +74,8 @@ class RobustAutoencoder(KerasBaseline):
         Ryzhikov et al., arXiv 1912.09323, section 4 (baseline "rae-oc").
     """
 
+    uses_known_anomalies = False
+
     def __init__(
         self,
         hidden_units: tuple[int, ...] = (64,),

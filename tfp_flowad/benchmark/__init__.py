@@ -1,0 +1,143 @@
+"""The benchmark of BENCHMARK.md: run methods on tasks, record JSON lines, render tables and plots.
+
+Examples:
+    >>> from tfp_flowad.benchmark import run, render_table, plot  # doctest: +SKIP
+    >>> records = run("38_thyroid", "two-class,normalising-flow", "0-4", "out")  # doctest: +SKIP
+    >>> print(render_table(records, "38_thyroid"))  # doctest: +SKIP
+    >>> plot(records, "38_thyroid", "out/auc.png")  # doctest: +SKIP
+
+Command line: ``tfp-flowad benchmark --dataset kdd99 --methods all --seeds 0-4 --out DIR``
+(``add_benchmark_parser`` adds the sub-command to an ``argparse`` parser).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tfp_flowad.benchmark.report import METRIC_TITLES, plot, render_report, render_table
+from tfp_flowad.benchmark.runner import (
+    BASELINE_METHODS,
+    METHODS,
+    NF_METHODS,
+    RESULTS_FILE,
+    Size,
+    dataset_name,
+    load_results,
+    parse_methods,
+    parse_seeds,
+    parse_tasks,
+    run,
+)
+
+__all__ = [
+    "BASELINE_METHODS",
+    "METHODS",
+    "METRIC_TITLES",
+    "NF_METHODS",
+    "RESULTS_FILE",
+    "Size",
+    "add_benchmark_parser",
+    "dataset_name",
+    "load_results",
+    "parse_methods",
+    "parse_seeds",
+    "parse_tasks",
+    "plot",
+    "render_report",
+    "render_table",
+    "run",
+    "run_command",
+]
+
+#: file names written next to ``results.jsonl`` by the command.
+TABLE_FILE, PLOT_FILE = "table.md", "auc.png"
+
+
+def run_command(args: argparse.Namespace) -> None:
+    """The ``benchmark`` sub-command: ``run``, then ``table.md`` and ``auc.png`` in ``--out``.
+
+    The table and the plot are written even when some fits failed (from the records that
+    exist); the failure is raised afterwards.
+    """
+    size = Size(max_train_rows=args.max_train_rows, epochs_scale=args.epochs_scale)
+    failure = None
+    try:
+        records = run(
+            args.dataset,
+            args.methods,
+            args.seeds,
+            args.out,
+            tasks=args.tasks,
+            size=size,
+            progress=not args.no_progress,
+        )
+    except RuntimeError as error:  # failed fits: report what was done, then fail
+        failure = error
+        records = load_results(args.out)
+    name = dataset_name(args.dataset)
+    out = Path(args.out)
+    table = render_report(records, name)
+    (out / TABLE_FILE).write_text(table)
+    written = [out / RESULTS_FILE, out / TABLE_FILE]
+    try:
+        written.append(plot(records, name, out / PLOT_FILE))
+    except ValueError:  # no records to draw
+        pass
+    if not args.no_progress:
+        print(table)
+        print("wrote " + ", ".join(str(path) for path in written))
+    if failure is not None:
+        raise failure
+
+
+def add_benchmark_parser(subparsers) -> argparse.ArgumentParser:
+    """Adds the ``benchmark`` sub-command to ``subparsers`` (from ``add_subparsers``).
+
+    The sub-parser sets ``run=run_command``; call ``args.run(args)`` after parsing.
+
+    Returns:
+        The sub-parser.
+    """
+    parser = subparsers.add_parser(
+        "benchmark",
+        help="run the paper's methods on a data set's tasks (BENCHMARK.md); write a table and a plot",
+        description=(
+            "Fits each method on each task of the data set for each seed, appends one JSON line "
+            "per fit to OUT/results.jsonl (finished fits are skipped on a re-run), then writes "
+            "OUT/table.md (methods x tasks, ROC AUC mean ± std over seeds) and OUT/auc.png."
+        ),
+    )
+    parser.add_argument(
+        "--dataset",
+        required=True,
+        help="kdd99, kdd99-corrected, higgs, susy, an ADBench set name (e.g. 38_thyroid), "
+        "PATH.npz, or a full UCI PATH.csv.gz",
+    )
+    parser.add_argument(
+        "--methods",
+        default="all",
+        help="all, baselines, nf, or comma-separated names: " + ", ".join(METHODS)
+        + " (default: %(default)s)",
+    )
+    parser.add_argument("--seeds", default="0-4", help="e.g. 0-4 or 0,2 (default: %(default)s)")
+    parser.add_argument("--out", required=True, help="folder for results.jsonl, table.md, auc.png")
+    parser.add_argument(
+        "--tasks",
+        help="comma-separated task names, e.g. one-class,k=1 (KDD-99), one-class,100 "
+        "(HIGGS/SUSY), one-class,5%% (ADBench); default: the protocol's tasks",
+    )
+    parser.add_argument(
+        "--max-train-rows",
+        type=int,
+        help="keep at most this many normal training rows per task (all known anomalies kept)",
+    )
+    parser.add_argument(
+        "--epochs-scale",
+        type=float,
+        default=1.0,
+        help="multiply every method's epochs / training steps (default: %(default)s)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="print nothing while running")
+    parser.set_defaults(run=run_command)
+    return parser
