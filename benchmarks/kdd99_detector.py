@@ -42,9 +42,10 @@ def evaluate(task) -> dict:
         "n_train": len(task.X_train),
         "fit_seconds": round(fit_seconds, 2),
         "stage_seconds": {k: round(v, 2) for k, v in detector.fit_seconds_.items()},
+        "params": {k: v for k, v in detector.get_params().items() if k != "verbose"},
     }
     X_unseen, y_unseen = task.extra_tests["unseen"]
-    for score in ("density", "classifier"):
+    for score in ("combined", "density", "classifier"):
         detector.score = score
         start = time.perf_counter()
         scores = detector.decision_function(task.X_test)
@@ -60,7 +61,7 @@ def evaluate(task) -> dict:
 def summary(records: list[dict]) -> str:
     tasks = ["one-class", "k=1", "k=2", "k=4", "k=8"]
     lines = ["| score | figure | " + " | ".join(tasks) + " |", "|---" * (len(tasks) + 2) + "|"]
-    for score in ("density", "classifier"):
+    for score in ("combined", "density", "classifier"):
         for figure in ("auc", "unseen_auc"):
             cells = []
             for task in tasks:

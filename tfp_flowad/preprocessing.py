@@ -240,7 +240,7 @@ class TabularEncoder(keras.layers.Layer):
         spec.update({c: tf.TensorSpec([None], tf.string, name=c) for c in self.categorical_columns})
         return spec
 
-    @tf.function
+    @tf.function(reduce_retracing=True)
     def _encode_tensors(self, inputs):
         return self.call(inputs)
 

@@ -8,41 +8,23 @@ References:
     (baselines "two-class" and "semi-supervised").
 """
 
+from typing import ClassVar
+
 import numpy as np
 
 from tfp_flowad.baselines.common import (
-    KerasBaseline,
-    NoSurrogates,
-    fit_model,
-    fit_one_plus_eps,
+    ClassifierBaseline,
+    balanced_trainer,
+    baseline,
     make_autoencoder,
-    predict_in_batches,
     require_known_anomalies,
 )
-from tfp_flowad.nn.mlp import make_mlp
-from tfp_flowad.training.classifier import OnePlusEpsTrainer
 
 __all__ = ["TwoClassClassifier", "SemiSupervisedClassifier"]
 
 
-def _fit_balanced_classifier(detector, features: np.ndarray, y: np.ndarray):
-    """Fits ``make_mlp`` with ``L = 1/2 (L+ + L-)`` on ``features``; returns (network, history)."""
-    network = make_mlp(features.shape[1], tuple(detector.hidden_units))
-    trainer = OnePlusEpsTrainer(network, NoSurrogates(features.shape[1]), gamma=1.0, eps=1.0)
-    history = fit_one_plus_eps(
-        trainer,
-        features[y == 0],
-        features[y == 1],
-        epochs=detector.epochs,
-        batch_size=detector.batch_size,
-        learning_rate=detector.learning_rate,
-        seed=detector.random_state,
-        verbose=detector.verbose,
-    )
-    return network, history
-
-
-class TwoClassClassifier(KerasBaseline):
+@baseline
+class TwoClassClassifier(ClassifierBaseline):
     """Two-class MLP: ``min 1/2 ( -E_{C+} log f(x) - E_{C-} log(1 - f(x)) )``, eq. (3).
 
     The class-balanced binary cross-entropy: each class's term is a mean over its own rows, so
@@ -53,12 +35,8 @@ class TwoClassClassifier(KerasBaseline):
         hidden_units: hidden widths of the classifier MLP.
         epochs: passes over the normal rows.
         batch_size: normal rows per step (anomalies are repeated to fill their half).
-        learning_rate: Adam learning rate.
-        verbose: Keras verbosity.
-        contamination: expected fraction of anomalies; sets ``threshold_``.
-        random_state: integer seed; the same seed gives the same scores on CPU.
-        categorical_columns: names, or ``"auto"`` (see ``BaseDetector``).
-        log_transform: ``"auto"``, ``True`` or ``False`` (see ``BaseDetector``).
+        learning_rate, verbose, contamination, random_state, categorical_columns,
+            log_transform: see ``KerasBaseline``.
 
     Attributes:
         classifier_: the Keras network ``x -> logit f(x)``.
@@ -71,37 +49,16 @@ class TwoClassClassifier(KerasBaseline):
         Ryzhikov et al., arXiv 1912.09323, section 4 ("conventional two-class classification").
     """
 
-    needs_known_anomalies = True
-
-    def __init__(
-        self,
-        hidden_units: tuple[int, ...] = (64, 32),
-        epochs: int = 10,
-        batch_size: int = 512,
-        learning_rate: float = 1e-3,
-        verbose: int = 0,
-        contamination: float = 0.01,
-        random_state: int | None = None,
-        categorical_columns="auto",
-        log_transform="auto",
-    ):
-        super().__init__(contamination, random_state, categorical_columns, log_transform)
-        self.hidden_units = hidden_units
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.verbose = verbose
+    needs_known_anomalies: ClassVar[bool] = True
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
         require_known_anomalies(y, "two-class")
         self._seed_everything()
-        self.classifier_, self.history_ = _fit_balanced_classifier(self, X, y)
-
-    def _score(self, X: np.ndarray) -> np.ndarray:
-        return -predict_in_batches(self.classifier_, X, self.score_batch_size)[:, 0]
+        self.classifier_, _, self.history_ = self._fit_classifier(X, y, balanced_trainer)
 
 
-class SemiSupervisedClassifier(KerasBaseline):
+@baseline
+class SemiSupervisedClassifier(ClassifierBaseline):
     """Autoencoder codes, then a two-class MLP on them.
 
     Step 1: ``min_{E, D} E_x ||x - D(E(x))||^2`` over all training rows (normals and known
@@ -117,11 +74,8 @@ class SemiSupervisedClassifier(KerasBaseline):
         epochs: epochs of step 2 (passes over the normal rows).
         batch_size: rows per step in both steps.
         learning_rate: Adam learning rate of both steps.
-        verbose: Keras verbosity.
-        contamination: expected fraction of anomalies; sets ``threshold_``.
-        random_state: integer seed; the same seed gives the same scores on CPU.
-        categorical_columns: names, or ``"auto"`` (see ``BaseDetector``).
-        log_transform: ``"auto"``, ``True`` or ``False`` (see ``BaseDetector``).
+        verbose, contamination, random_state, categorical_columns, log_transform: see
+            ``KerasBaseline``.
 
     Attributes:
         code_encoder_: the Keras encoder ``E``; ``autoencoder_``: ``D o E``.
@@ -136,32 +90,11 @@ class SemiSupervisedClassifier(KerasBaseline):
         AutoEncoder followed by two-class classification").
     """
 
-    needs_known_anomalies = True
+    autoencoder_hidden_units: tuple[int, ...] = (64,)
+    code_units: int = 16
+    autoencoder_epochs: int = 5
 
-    def __init__(
-        self,
-        hidden_units: tuple[int, ...] = (64, 32),
-        autoencoder_hidden_units: tuple[int, ...] = (64,),
-        code_units: int = 16,
-        autoencoder_epochs: int = 5,
-        epochs: int = 10,
-        batch_size: int = 512,
-        learning_rate: float = 1e-3,
-        verbose: int = 0,
-        contamination: float = 0.01,
-        random_state: int | None = None,
-        categorical_columns="auto",
-        log_transform="auto",
-    ):
-        super().__init__(contamination, random_state, categorical_columns, log_transform)
-        self.hidden_units = hidden_units
-        self.autoencoder_hidden_units = autoencoder_hidden_units
-        self.code_units = code_units
-        self.autoencoder_epochs = autoencoder_epochs
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.verbose = verbose
+    needs_known_anomalies: ClassVar[bool] = True
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
         require_known_anomalies(y, "semi-supervised")
@@ -170,20 +103,14 @@ class SemiSupervisedClassifier(KerasBaseline):
             X.shape[1], tuple(self.autoencoder_hidden_units), self.code_units
         )
         self.history_ = {
-            "autoencoder": fit_model(
-                self.autoencoder_,
-                X,
-                X,
-                loss="mse",
-                epochs=self.autoencoder_epochs,
-                batch_size=self.batch_size,
-                learning_rate=self.learning_rate,
-                verbose=self.verbose,
+            "autoencoder": self._fit_keras(
+                self.autoencoder_, X, X, loss="mse", epochs=self.autoencoder_epochs
             )
         }
-        codes = predict_in_batches(self.code_encoder_, X, self.score_batch_size)
-        self.classifier_, self.history_["classifier"] = _fit_balanced_classifier(self, codes, y)
+        codes = self._predict(self.code_encoder_, X)
+        self.classifier_, _, self.history_["classifier"] = self._fit_classifier(
+            codes, y, balanced_trainer
+        )
 
     def _score(self, X: np.ndarray) -> np.ndarray:
-        codes = predict_in_batches(self.code_encoder_, X, self.score_batch_size)
-        return -predict_in_batches(self.classifier_, codes, self.score_batch_size)[:, 0]
+        return super()._score(self._predict(self.code_encoder_, X))

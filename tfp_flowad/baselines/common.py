@@ -1,44 +1,76 @@
-"""Pieces shared by the baselines: the detector mixin, dense networks and the Keras fit helpers.
+"""Pieces shared by the baselines: the detector bases, dense networks and the Keras fit helpers.
 
 Every baseline is a ``BaseDetector`` whose ``_fit`` sees the encoded float32 matrix ``X`` and
-0/1 labels ``y``. Networks are Keras 3 models; the helpers here compile and fit them the same
-way in every baseline (Adam, shuffled mini-batches, seeded by ``random_state``).
+0/1 labels ``y``. Its constructor is generated from its fields (a keyword-only dataclass), so
+the arguments every baseline takes (``epochs``, ``batch_size``, ``learning_rate``, ``verbose``,
+``contamination``, ``random_state``, ``categorical_columns``, ``log_transform``) are declared
+once, in ``KerasBaseline``, and ``__init__`` only stores its arguments. Networks are Keras 3
+models; ``KerasBaseline`` compiles and fits them the same way in every baseline (Adam, shuffled
+mini-batches, seeded by ``random_state``).
 """
 
+import dataclasses
 import inspect
+from collections.abc import Callable
+from typing import ClassVar
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tfp_flowad.base import BaseDetector
+from tfp_flowad.nn.mlp import make_mlp
 from tfp_flowad.training.classifier import OnePlusEpsTrainer, make_classifier_dataset
 
 __all__ = [
     "KerasBaseline",
+    "ClassifierBaseline",
+    "baseline",
     "NoSurrogates",
+    "balanced_trainer",
     "make_dense_network",
     "make_autoencoder",
-    "fit_model",
-    "fit_one_plus_eps",
     "predict_in_batches",
     "require_known_anomalies",
 ]
 
+#: ``@baseline`` on a class: its annotated fields become keyword-only constructor arguments.
+baseline = dataclasses.dataclass(eq=False, kw_only=True)
 
+
+@baseline
 class KerasBaseline(BaseDetector):
-    """``BaseDetector`` plus what every Keras baseline needs: seeding, batched scoring, params.
+    """``BaseDetector`` plus what every Keras baseline needs: seeding, fitting, batched scoring.
 
-    Subclasses store their constructor arguments (including ``verbose``) and implement ``_fit``
-    and ``_score``.
+    Subclasses are decorated with ``@baseline``, declare their own arguments as fields, and
+    implement ``_fit`` and ``_score``.
+
+    Args:
+        epochs: passes over the (normal) training rows.
+        batch_size: rows per step.
+        learning_rate: Adam learning rate.
+        verbose: Keras verbosity.
+        contamination: expected fraction of anomalies; sets ``threshold_``.
+        random_state: integer seed; the same seed gives the same scores on CPU.
+        categorical_columns: names, or ``"auto"`` (see ``BaseDetector``).
+        log_transform: ``"auto"``, ``True`` or ``False`` (see ``BaseDetector``).
     """
 
+    epochs: int = 10
+    batch_size: int = 512
+    learning_rate: float = 1e-3
+    verbose: int = 0
+    contamination: float = 0.01
+    random_state: int | None = None
+    categorical_columns: object = "auto"
+    log_transform: object = "auto"
+
     #: rows per forward pass when scoring.
-    score_batch_size: int = 65536
+    score_batch_size: ClassVar[int] = 65536
     #: ``fit`` raises without a known anomaly (a two-class method).
-    needs_known_anomalies: bool = False
+    needs_known_anomalies: ClassVar[bool] = False
     #: ``fit`` learns from known anomalies; ``False`` for one-class methods, which drop them.
-    uses_known_anomalies: bool = True
+    uses_known_anomalies: ClassVar[bool] = True
 
     def get_params(self) -> dict:
         """The constructor arguments (as scikit-learn's ``get_params``)."""
@@ -49,6 +81,76 @@ class KerasBaseline(BaseDetector):
         """Seeds Python, NumPy, TensorFlow and Keras' global generator from ``random_state``."""
         if self.random_state is not None:
             keras.utils.set_random_seed(int(self.random_state))
+
+    def _predict(self, model, X: np.ndarray) -> np.ndarray:
+        """``model(X)`` as NumPy, ``score_batch_size`` rows at a time."""
+        return predict_in_batches(model, X, self.score_batch_size)
+
+    def _fit_keras(
+        self, model: keras.Model, inputs: np.ndarray, targets: np.ndarray, *, loss, epochs: int
+    ) -> dict:
+        """Fits ``model`` to ``(inputs, targets)`` with Adam on shuffled mini-batches.
+
+        The model is compiled on the first call only, so repeated calls (alternating schemes
+        such as the robust autoencoder's) keep the optimiser's state. Shuffling uses NumPy's
+        global generator, which ``_seed_everything`` seeds.
+
+        Returns:
+            The Keras history dict.
+        """
+        if not model.compiled:
+            model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss=loss)
+        history = model.fit(
+            inputs,
+            targets,
+            batch_size=self.batch_size,
+            epochs=epochs,
+            shuffle=True,
+            verbose=self.verbose,
+        )
+        return history.history
+
+
+@baseline
+class ClassifierBaseline(KerasBaseline):
+    """A baseline whose output is an MLP classifier ``f(x) ~ P(C+ | x)``; score ``-logit f(x)``.
+
+    Args:
+        hidden_units: hidden widths of the classifier MLP.
+        (and the arguments of ``KerasBaseline``)
+
+    Attributes:
+        classifier_: the Keras network ``x -> logit f(x)`` (set by the subclass's ``_fit``).
+    """
+
+    hidden_units: tuple[int, ...] = (64, 32)
+
+    def _fit_classifier(
+        self,
+        features: np.ndarray,
+        y: np.ndarray,
+        make_trainer: Callable[[keras.Model], OnePlusEpsTrainer],
+    ) -> tuple[keras.Model, OnePlusEpsTrainer, dict]:
+        """Trains a new ``make_mlp`` classifier by ``make_trainer(network)``, eq. (6).
+
+        Every step sees ``batch_size`` normal rows and ``min(batch_size, n-)`` known anomalies
+        (``make_classifier_dataset``), so each class term is a mean over its own rows.
+
+        Returns:
+            ``(network, trainer, Keras history dict)``.
+        """
+        network = make_mlp(features.shape[1], tuple(self.hidden_units))
+        trainer = make_trainer(network)
+        trainer.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
+        dataset = make_classifier_dataset(
+            features[y == 0], features[y == 1], self.batch_size, self.random_state
+        )
+        # The dataset shuffles itself: shuffle=False keeps Keras from warning that it cannot.
+        history = trainer.fit(dataset, epochs=self.epochs, shuffle=False, verbose=self.verbose)
+        return network, trainer, history.history
+
+    def _score(self, X: np.ndarray) -> np.ndarray:
+        return -self._predict(self.classifier_, X)[:, 0]
 
 
 @keras.saving.register_keras_serializable(package="tfp_flowad")
@@ -66,6 +168,7 @@ class NoSurrogates(keras.layers.Layer):
     def __init__(self, dim: int, **kwargs):
         super().__init__(**kwargs)
         self.dim = int(dim)
+        self.built = True  # no weights: nothing to build (Keras warns about unbuilt layers)
 
     def sample(self, n):
         del n  # always empty
@@ -75,6 +178,11 @@ class NoSurrogates(keras.layers.Layer):
         config = super().get_config()
         config.update(dim=self.dim)
         return config
+
+
+def balanced_trainer(network: keras.Model) -> OnePlusEpsTrainer:
+    """``L = 1/2 (L+ + L-)``: eq. (6) with ``gamma = 1``, ``eps = 1`` and no surrogates."""
+    return OnePlusEpsTrainer(network, NoSurrogates(network.input_shape[-1]), gamma=1.0, eps=1.0)
 
 
 def make_dense_network(
@@ -134,58 +242,6 @@ def make_autoencoder(
     )
     autoencoder = keras.Sequential([keras.Input((input_dim,)), encoder, decoder], name=name)
     return encoder, autoencoder
-
-
-def fit_model(
-    model: keras.Model,
-    inputs: np.ndarray,
-    targets: np.ndarray,
-    *,
-    loss,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    verbose: int = 0,
-) -> dict:
-    """Fits ``model`` to ``(inputs, targets)`` with Adam on shuffled mini-batches.
-
-    The model is compiled on the first call only, so repeated calls (alternating schemes such
-    as the robust autoencoder's) keep the optimiser's state. Shuffling uses NumPy's global
-    generator, which ``keras.utils.set_random_seed`` seeds.
-
-    Returns:
-        The Keras history dict.
-    """
-    if not model.compiled:
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
-    history = model.fit(
-        inputs, targets, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose
-    )
-    return history.history
-
-
-def fit_one_plus_eps(
-    trainer: OnePlusEpsTrainer,
-    normal: np.ndarray,
-    anomaly: np.ndarray,
-    *,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    seed: int | None,
-    verbose: int = 0,
-) -> dict:
-    """Fits a (1 + eps)-class trainer, eq. (6), on batches of normals and known anomalies.
-
-    Every step sees ``batch_size`` normal rows and ``min(batch_size, n-)`` known anomalies
-    (``make_classifier_dataset``), so each class term is a mean over its own rows.
-
-    Returns:
-        The Keras history dict.
-    """
-    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate))
-    dataset = make_classifier_dataset(normal, anomaly, batch_size, seed)
-    return trainer.fit(dataset, epochs=epochs, verbose=verbose).history
 
 
 def predict_in_batches(model, X: np.ndarray, batch_size: int = 65536) -> np.ndarray:

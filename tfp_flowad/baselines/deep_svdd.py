@@ -1,14 +1,11 @@
 """One-class Deep SVDD (Ruff et al., ICML 2018): normal rows mapped close to a fixed centre."""
 
+from typing import ClassVar
+
 import numpy as np
 from keras import ops
 
-from tfp_flowad.baselines.common import (
-    KerasBaseline,
-    fit_model,
-    make_dense_network,
-    predict_in_batches,
-)
+from tfp_flowad.baselines.common import KerasBaseline, baseline, make_dense_network
 
 __all__ = ["DeepSVDD", "svdd_centre", "squared_distance"]
 
@@ -37,6 +34,7 @@ def squared_distance(centre, features):
     return ops.sum(ops.square(features - centre), axis=-1)
 
 
+@baseline
 class DeepSVDD(KerasBaseline):
     """One-class Deep SVDD, the one-class objective of Ruff et al. (ICML 2018).
 
@@ -51,13 +49,8 @@ class DeepSVDD(KerasBaseline):
         weight_decay: ``lambda`` of the weight penalty.
         centre_eps: entries of ``c`` with ``|c_k| < centre_eps`` are moved to ``+-centre_eps``.
         epochs: passes over the normal rows.
-        batch_size: rows per step.
-        learning_rate: Adam learning rate.
-        verbose: Keras verbosity.
-        contamination: expected fraction of anomalies; sets ``threshold_``.
-        random_state: integer seed; the same seed gives the same scores on CPU.
-        categorical_columns: names, or ``"auto"`` (see ``BaseDetector``).
-        log_transform: ``"auto"``, ``True`` or ``False`` (see ``BaseDetector``).
+        batch_size, learning_rate, verbose, contamination, random_state, categorical_columns,
+            log_transform: see ``KerasBaseline``.
 
     Attributes:
         network_: the Keras network ``phi``; ``centre_``: ``c``; ``history_``: Keras history.
@@ -67,32 +60,12 @@ class DeepSVDD(KerasBaseline):
         Ryzhikov et al., arXiv 1912.09323, section 4 (baseline "deep-svdd-oc").
     """
 
-    uses_known_anomalies = False
+    hidden_units: tuple[int, ...] = (64,)
+    representation_units: int = 32
+    weight_decay: float = 1e-6
+    centre_eps: float = 0.1
 
-    def __init__(
-        self,
-        hidden_units: tuple[int, ...] = (64,),
-        representation_units: int = 32,
-        weight_decay: float = 1e-6,
-        centre_eps: float = 0.1,
-        epochs: int = 10,
-        batch_size: int = 512,
-        learning_rate: float = 1e-3,
-        verbose: int = 0,
-        contamination: float = 0.01,
-        random_state: int | None = None,
-        categorical_columns="auto",
-        log_transform="auto",
-    ):
-        super().__init__(contamination, random_state, categorical_columns, log_transform)
-        self.hidden_units = hidden_units
-        self.representation_units = representation_units
-        self.weight_decay = weight_decay
-        self.centre_eps = centre_eps
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.verbose = verbose
+    uses_known_anomalies: ClassVar[bool] = False
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
         self._seed_everything()
@@ -106,20 +79,13 @@ class DeepSVDD(KerasBaseline):
             weight_decay=self.weight_decay,
             name="deep_svdd",
         )
-        initial = predict_in_batches(self.network_, normal, self.score_batch_size)
+        initial = self._predict(self.network_, normal)
         self.centre_ = svdd_centre(initial, self.centre_eps)
         targets = np.broadcast_to(self.centre_, initial.shape)
-        self.history_ = fit_model(
-            self.network_,
-            normal,
-            targets,
-            loss=squared_distance,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            verbose=self.verbose,
+        self.history_ = self._fit_keras(
+            self.network_, normal, targets, loss=squared_distance, epochs=self.epochs
         )
 
     def _score(self, X: np.ndarray) -> np.ndarray:
-        features = predict_in_batches(self.network_, X, self.score_batch_size)
+        features = self._predict(self.network_, X)
         return np.sum(np.square(features - self.centre_), axis=1)

@@ -128,22 +128,29 @@ class EnergySampler(keras.layers.Layer):
     scalar diagnostics named in ``metric_names``) and may override ``update(logit_fn) -> info``,
     which the trainer calls once per step after updating the classifier (a generator's step).
 
+    A sampler creates all its state in ``__init__``, so it is built from the start.
+
     Args:
         box: the ``UniformBoxSampler`` of ``Omega`` (also draws the uniform samples for ``Z``).
         n_samples: samples per call.
+        num_steps: steps per call (what a step is, each subclass says).
         seed: integer seed of the layer's ``SeedGenerator``.
     """
 
     #: names of the diagnostics returned by ``sample`` and ``update``.
     metric_names: tuple[str, ...] = ()
 
-    def __init__(self, box: UniformBoxSampler, n_samples: int = 128, seed=None, **kwargs):
+    def __init__(
+        self, box: UniformBoxSampler, n_samples: int = 128, num_steps: int = 1, seed=None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.box = box
         self.n_samples = int(n_samples)
+        self.num_steps = int(num_steps)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.dim = len(box.low)
+        self.built = True  # no build step (Keras warns when a trainer holds an unbuilt layer)
 
     @property
     def log_volume(self) -> float:
@@ -193,6 +200,7 @@ class EnergySampler(keras.layers.Layer):
         config.update(
             box=keras.saving.serialize_keras_object(self.box),
             n_samples=self.n_samples,
+            num_steps=self.num_steps,
             seed=self.seed,
         )
         return config
@@ -236,8 +244,7 @@ class HMCEnergySampler(EnergySampler):
         seed=None,
         **kwargs,
     ):
-        super().__init__(box, n_samples, seed, **kwargs)
-        self.num_steps = int(num_steps)
+        super().__init__(box, n_samples, num_steps, seed, **kwargs)
         self.num_leapfrog_steps = int(num_leapfrog_steps)
         self.step_size = float(step_size)
         # Chains start uniform over Omega: z = logit(u), u ~ U(0, 1), is logistic.
@@ -266,11 +273,7 @@ class HMCEnergySampler(EnergySampler):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            num_steps=self.num_steps,
-            num_leapfrog_steps=self.num_leapfrog_steps,
-            step_size=self.step_size,
-        )
+        config.update(num_leapfrog_steps=self.num_leapfrog_steps, step_size=self.step_size)
         return config
 
 
@@ -310,8 +313,7 @@ class RMSPropEnergySampler(EnergySampler):
         seed=None,
         **kwargs,
     ):
-        super().__init__(box, n_samples, seed, **kwargs)
-        self.num_steps = int(num_steps)
+        super().__init__(box, n_samples, num_steps, seed, **kwargs)
         self.step_size = float(step_size)
         self.rho = float(rho)
         self.damping = float(damping)
@@ -356,12 +358,7 @@ class RMSPropEnergySampler(EnergySampler):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            num_steps=self.num_steps,
-            step_size=self.step_size,
-            rho=self.rho,
-            damping=self.damping,
-        )
+        config.update(step_size=self.step_size, rho=self.rho, damping=self.damping)
         return config
 
 
@@ -403,8 +400,7 @@ class GeneratorEnergySampler(EnergySampler):
         seed=None,
         **kwargs,
     ):
-        super().__init__(box, n_samples, seed, **kwargs)
-        self.num_steps = int(num_steps)
+        super().__init__(box, n_samples, num_steps, seed, **kwargs)
         self.latent_units = int(latent_units)
         self.hidden_units = tuple(hidden_units)
         self.learning_rate = float(learning_rate)
@@ -444,7 +440,6 @@ class GeneratorEnergySampler(EnergySampler):
             hidden_units=self.hidden_units,
             learning_rate=self.learning_rate,
             entropy_weight=self.entropy_weight,
-            num_steps=self.num_steps,
         )
         return config
 

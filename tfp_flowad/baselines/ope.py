@@ -10,9 +10,10 @@ and surrogate anomalies over the box ``Omega`` (the training rows' bounding box 
   (``tfp_flowad.baselines.eope``).
 """
 
+import keras
 import numpy as np
 
-from tfp_flowad.baselines.common import KerasBaseline, fit_one_plus_eps, predict_in_batches
+from tfp_flowad.baselines.common import ClassifierBaseline, baseline
 from tfp_flowad.baselines.eope import (
     EnergyOnePlusEpsTrainer,
     EnergySampler,
@@ -20,40 +21,32 @@ from tfp_flowad.baselines.eope import (
     HMCEnergySampler,
     RMSPropEnergySampler,
 )
-from tfp_flowad.nn.mlp import make_mlp
 from tfp_flowad.sampling import UniformBoxSampler
 from tfp_flowad.training.classifier import OnePlusEpsTrainer
 
 __all__ = ["BruteForceOPE", "HMCEnergyOPE", "RMSPropEnergyOPE", "DeepEnergyOPE"]
 
 
-class _OnePlusEpsBaseline(KerasBaseline):
-    """Shared fit / score of the (1 + eps)-class detectors; subclasses build the trainer."""
+@baseline
+class _OnePlusEpsBaseline(ClassifierBaseline):
+    """Shared fields and fit of the (1 + eps)-class detectors; subclasses build the trainer."""
 
-    def _make_trainer(self, network, box: UniformBoxSampler) -> OnePlusEpsTrainer:
+    gamma: float = 1.0
+    eps: float = 0.05
+    box_margin: float = 0.1
+
+    def _make_trainer(self, network: keras.Model, box: UniformBoxSampler) -> OnePlusEpsTrainer:
         raise NotImplementedError
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
         self._seed_everything()
         box = UniformBoxSampler.around(X, self.box_margin, seed=self.random_state)
-        self.classifier_ = make_mlp(X.shape[1], tuple(self.hidden_units))
-        trainer = self._make_trainer(self.classifier_, box)
-        self.history_ = fit_one_plus_eps(
-            trainer,
-            X[y == 0],
-            X[y == 1],
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            seed=self.random_state,
-            verbose=self.verbose,
+        self.classifier_, self.trainer_, self.history_ = self._fit_classifier(
+            X, y, lambda network: self._make_trainer(network, box)
         )
-        self.trainer_ = trainer
-
-    def _score(self, X: np.ndarray) -> np.ndarray:
-        return -predict_in_batches(self.classifier_, X, self.score_batch_size)[:, 0]
 
 
+@baseline
 class BruteForceOPE(_OnePlusEpsBaseline):
     """Brute-force (1 + eps)-class classifier: ``1/2 (L+ + gamma * L- + (1 - eps) * L0)``, eq. (6).
 
@@ -69,11 +62,8 @@ class BruteForceOPE(_OnePlusEpsBaseline):
         eps: the surrogate term is weighted ``1 - eps``.
         box_margin: ``Omega`` is the bounding box widened by this fraction of its width per side.
         surrogates_per_step: uniform samples per step (default: ``batch_size``).
-        verbose: Keras verbosity.
-        contamination: expected fraction of anomalies; sets ``threshold_``.
-        random_state: integer seed; the same seed gives the same scores on CPU.
-        categorical_columns: names, or ``"auto"`` (see ``BaseDetector``).
-        log_transform: ``"auto"``, ``True`` or ``False`` (see ``BaseDetector``).
+        verbose, contamination, random_state, categorical_columns, log_transform: see
+            ``KerasBaseline``.
 
     Attributes:
         classifier_: the Keras network ``x -> logit f(x)``; ``trainer_``: its trainer;
@@ -84,39 +74,17 @@ class BruteForceOPE(_OnePlusEpsBaseline):
         section 4 (baseline "brute-force-ope").
     """
 
-    def __init__(
-        self,
-        hidden_units: tuple[int, ...] = (64, 32),
-        epochs: int = 10,
-        batch_size: int = 512,
-        learning_rate: float = 1e-3,
-        gamma: float = 1.0,
-        eps: float = 0.05,
-        box_margin: float = 0.1,
-        surrogates_per_step: int | None = None,
-        verbose: int = 0,
-        contamination: float = 0.01,
-        random_state: int | None = None,
-        categorical_columns="auto",
-        log_transform="auto",
-    ):
-        super().__init__(contamination, random_state, categorical_columns, log_transform)
-        self.hidden_units = hidden_units
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.gamma = gamma
-        self.eps = eps
-        self.box_margin = box_margin
-        self.surrogates_per_step = surrogates_per_step
-        self.verbose = verbose
+    surrogates_per_step: int | None = None
 
     def _make_trainer(self, network, box):
         return OnePlusEpsTrainer(network, box, self.gamma, self.eps, self.surrogates_per_step)
 
 
+@baseline
 class _EnergyOPE(_OnePlusEpsBaseline):
     """Energy (1 + eps)-class detectors, eq. (11); subclasses build the sampler of ``P_f``."""
+
+    normaliser_samples: int = 512
 
     def _make_sampler(self, box: UniformBoxSampler) -> EnergySampler:
         raise NotImplementedError
@@ -127,6 +95,7 @@ class _EnergyOPE(_OnePlusEpsBaseline):
         )
 
 
+@baseline
 class HMCEnergyOPE(_EnergyOPE):
     """Energy OPE with HMC: ``1/2 (L+ + gamma * L- + (1 - eps) * L0_E)``, eq. (11).
 
@@ -135,23 +104,14 @@ class HMCEnergyOPE(_EnergyOPE):
     samples over ``Omega`` at every step. Score ``-logit f(x)``.
 
     Args:
-        hidden_units: hidden widths of the classifier MLP.
-        epochs: passes over the normal rows.
-        batch_size: normal rows per step.
-        learning_rate: Adam learning rate of the classifier.
-        gamma: weight of the known-anomaly term ``L-``.
-        eps: the surrogate term is weighted ``1 - eps``.
-        box_margin: ``Omega`` is the bounding box widened by this fraction of its width per side.
         n_samples: persistent chains, i.e. samples of ``P_f`` per step.
         hmc_steps: HMC transitions per training step.
         leapfrog_steps: leapfrog steps per transition.
         step_size: leapfrog step size (in the sampler's unconstrained space).
         normaliser_samples: uniform samples per estimate of ``log Z``.
-        verbose: Keras verbosity.
-        contamination: expected fraction of anomalies; sets ``threshold_``.
-        random_state: integer seed; the same seed gives the same scores on CPU.
-        categorical_columns: names, or ``"auto"`` (see ``BaseDetector``).
-        log_transform: ``"auto"``, ``True`` or ``False`` (see ``BaseDetector``).
+        hidden_units, epochs, batch_size, learning_rate, gamma, eps, box_margin: see
+            ``BruteForceOPE``; verbose, contamination, random_state, categorical_columns,
+            log_transform: see ``KerasBaseline``.
 
     Attributes:
         classifier_: the Keras network ``x -> logit f(x)``; ``trainer_``: its trainer (holds
@@ -162,40 +122,10 @@ class HMCEnergyOPE(_EnergyOPE):
         section 4 (baseline "hmc-eope").
     """
 
-    def __init__(
-        self,
-        hidden_units: tuple[int, ...] = (64, 32),
-        epochs: int = 10,
-        batch_size: int = 512,
-        learning_rate: float = 1e-3,
-        gamma: float = 1.0,
-        eps: float = 0.05,
-        box_margin: float = 0.1,
-        n_samples: int = 128,
-        hmc_steps: int = 1,
-        leapfrog_steps: int = 5,
-        step_size: float = 0.25,
-        normaliser_samples: int = 512,
-        verbose: int = 0,
-        contamination: float = 0.01,
-        random_state: int | None = None,
-        categorical_columns="auto",
-        log_transform="auto",
-    ):
-        super().__init__(contamination, random_state, categorical_columns, log_transform)
-        self.hidden_units = hidden_units
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.gamma = gamma
-        self.eps = eps
-        self.box_margin = box_margin
-        self.n_samples = n_samples
-        self.hmc_steps = hmc_steps
-        self.leapfrog_steps = leapfrog_steps
-        self.step_size = step_size
-        self.normaliser_samples = normaliser_samples
-        self.verbose = verbose
+    n_samples: int = 128
+    hmc_steps: int = 1
+    leapfrog_steps: int = 5
+    step_size: float = 0.25
 
     def _make_sampler(self, box):
         return HMCEnergySampler(
@@ -208,6 +138,7 @@ class HMCEnergyOPE(_EnergyOPE):
         )
 
 
+@baseline
 class RMSPropEnergyOPE(_EnergyOPE):
     """Energy OPE with RMSProp sampling: ``1/2 (L+ + gamma * L- + (1 - eps) * L0_E)``, eq. (11).
 
@@ -217,23 +148,14 @@ class RMSPropEnergyOPE(_EnergyOPE):
     ``log Z`` from uniform samples over ``Omega`` at every step. Score ``-logit f(x)``.
 
     Args:
-        hidden_units: hidden widths of the classifier MLP.
-        epochs: passes over the normal rows.
-        batch_size: normal rows per step.
-        learning_rate: Adam learning rate of the classifier.
-        gamma: weight of the known-anomaly term ``L-``.
-        eps: the surrogate term is weighted ``1 - eps``.
-        box_margin: ``Omega`` is the bounding box widened by this fraction of its width per side.
         n_samples: samples of ``P_f`` per step.
         langevin_steps: preconditioned Langevin steps per sample.
         step_size: Langevin step size (in the sampler's unconstrained space).
         damping: added to the RMSProp root mean square; bounds the preconditioner.
         normaliser_samples: uniform samples per estimate of ``log Z``.
-        verbose: Keras verbosity.
-        contamination: expected fraction of anomalies; sets ``threshold_``.
-        random_state: integer seed; the same seed gives the same scores on CPU.
-        categorical_columns: names, or ``"auto"`` (see ``BaseDetector``).
-        log_transform: ``"auto"``, ``True`` or ``False`` (see ``BaseDetector``).
+        hidden_units, epochs, batch_size, learning_rate, gamma, eps, box_margin: see
+            ``BruteForceOPE``; verbose, contamination, random_state, categorical_columns,
+            log_transform: see ``KerasBaseline``.
 
     Attributes:
         classifier_: the Keras network ``x -> logit f(x)``; ``trainer_``: its trainer;
@@ -244,40 +166,10 @@ class RMSPropEnergyOPE(_EnergyOPE):
         section 4 (baseline "rmsprop-eope").
     """
 
-    def __init__(
-        self,
-        hidden_units: tuple[int, ...] = (64, 32),
-        epochs: int = 10,
-        batch_size: int = 512,
-        learning_rate: float = 1e-3,
-        gamma: float = 1.0,
-        eps: float = 0.05,
-        box_margin: float = 0.1,
-        n_samples: int = 64,
-        langevin_steps: int = 20,
-        step_size: float = 0.5,
-        damping: float = 0.1,
-        normaliser_samples: int = 512,
-        verbose: int = 0,
-        contamination: float = 0.01,
-        random_state: int | None = None,
-        categorical_columns="auto",
-        log_transform="auto",
-    ):
-        super().__init__(contamination, random_state, categorical_columns, log_transform)
-        self.hidden_units = hidden_units
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.gamma = gamma
-        self.eps = eps
-        self.box_margin = box_margin
-        self.n_samples = n_samples
-        self.langevin_steps = langevin_steps
-        self.step_size = step_size
-        self.damping = damping
-        self.normaliser_samples = normaliser_samples
-        self.verbose = verbose
+    n_samples: int = 64
+    langevin_steps: int = 20
+    step_size: float = 0.5
+    damping: float = 0.1
 
     def _make_sampler(self, box):
         return RMSPropEnergySampler(
@@ -290,6 +182,7 @@ class RMSPropEnergyOPE(_EnergyOPE):
         )
 
 
+@baseline
 class DeepEnergyOPE(_EnergyOPE):
     """Energy OPE with a generator: ``1/2 (L+ + gamma * L- + (1 - eps) * L0_E)``, eq. (11).
 
@@ -299,13 +192,6 @@ class DeepEnergyOPE(_EnergyOPE):
     ``Omega`` at every step. Score ``-logit f(x)``.
 
     Args:
-        hidden_units: hidden widths of the classifier MLP.
-        epochs: passes over the normal rows.
-        batch_size: normal rows per step.
-        learning_rate: Adam learning rate of the classifier.
-        gamma: weight of the known-anomaly term ``L-``.
-        eps: the surrogate term is weighted ``1 - eps``.
-        box_margin: ``Omega`` is the bounding box widened by this fraction of its width per side.
         n_samples: generator samples per step.
         latent_units: width of the generator's noise input.
         generator_hidden_units: hidden widths of the generator.
@@ -313,11 +199,9 @@ class DeepEnergyOPE(_EnergyOPE):
         entropy_weight: weight of the generator's entropy term.
         generator_steps: generator steps per classifier step.
         normaliser_samples: uniform samples per estimate of ``log Z``.
-        verbose: Keras verbosity.
-        contamination: expected fraction of anomalies; sets ``threshold_``.
-        random_state: integer seed; the same seed gives the same scores on CPU.
-        categorical_columns: names, or ``"auto"`` (see ``BaseDetector``).
-        log_transform: ``"auto"``, ``True`` or ``False`` (see ``BaseDetector``).
+        hidden_units, epochs, batch_size, learning_rate, gamma, eps, box_margin: see
+            ``BruteForceOPE``; verbose, contamination, random_state, categorical_columns,
+            log_transform: see ``KerasBaseline``.
 
     Attributes:
         classifier_: the Keras network ``x -> logit f(x)``; ``trainer_``: its trainer (holds
@@ -328,44 +212,12 @@ class DeepEnergyOPE(_EnergyOPE):
         section 4 (baseline "deep-eope").
     """
 
-    def __init__(
-        self,
-        hidden_units: tuple[int, ...] = (64, 32),
-        epochs: int = 10,
-        batch_size: int = 512,
-        learning_rate: float = 1e-3,
-        gamma: float = 1.0,
-        eps: float = 0.05,
-        box_margin: float = 0.1,
-        n_samples: int = 128,
-        latent_units: int = 16,
-        generator_hidden_units: tuple[int, ...] = (64,),
-        generator_learning_rate: float = 1e-2,
-        entropy_weight: float = 1.0,
-        generator_steps: int = 5,
-        normaliser_samples: int = 512,
-        verbose: int = 0,
-        contamination: float = 0.01,
-        random_state: int | None = None,
-        categorical_columns="auto",
-        log_transform="auto",
-    ):
-        super().__init__(contamination, random_state, categorical_columns, log_transform)
-        self.hidden_units = hidden_units
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.gamma = gamma
-        self.eps = eps
-        self.box_margin = box_margin
-        self.n_samples = n_samples
-        self.latent_units = latent_units
-        self.generator_hidden_units = generator_hidden_units
-        self.generator_learning_rate = generator_learning_rate
-        self.entropy_weight = entropy_weight
-        self.generator_steps = generator_steps
-        self.normaliser_samples = normaliser_samples
-        self.verbose = verbose
+    n_samples: int = 128
+    latent_units: int = 16
+    generator_hidden_units: tuple[int, ...] = (64,)
+    generator_learning_rate: float = 1e-2
+    entropy_weight: float = 1.0
+    generator_steps: int = 5
 
     def _make_sampler(self, box):
         return GeneratorEnergySampler(

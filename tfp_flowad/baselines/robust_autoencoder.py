@@ -1,13 +1,10 @@
 """One-class robust deep autoencoder (Chalapathy, Menon, Chawla 2017, arXiv 1704.06743)."""
 
+from typing import ClassVar
+
 import numpy as np
 
-from tfp_flowad.baselines.common import (
-    KerasBaseline,
-    fit_model,
-    make_autoencoder,
-    predict_in_batches,
-)
+from tfp_flowad.baselines.common import KerasBaseline, baseline, make_autoencoder
 
 __all__ = ["RobustAutoencoder", "group_soft_threshold"]
 
@@ -35,6 +32,7 @@ def group_soft_threshold(residual: np.ndarray, threshold: float) -> np.ndarray:
     return (residual * scale).astype(residual.dtype)
 
 
+@baseline
 class RobustAutoencoder(KerasBaseline):
     """Robust deep autoencoder: ``X = L + S`` with a row-sparse outlier matrix ``S``.
 
@@ -55,13 +53,8 @@ class RobustAutoencoder(KerasBaseline):
         outlier_penalty: ``lambda / sqrt(D)``.
         epochs: total autoencoder epochs.
         update_every: epochs between two updates of ``S``.
-        batch_size: rows per step.
-        learning_rate: Adam learning rate.
-        verbose: Keras verbosity.
-        contamination: expected fraction of anomalies; sets ``threshold_``.
-        random_state: integer seed; the same seed gives the same scores on CPU.
-        categorical_columns: names, or ``"auto"`` (see ``BaseDetector``).
-        log_transform: ``"auto"``, ``True`` or ``False`` (see ``BaseDetector``).
+        batch_size, learning_rate, verbose, contamination, random_state, categorical_columns,
+            log_transform: see ``KerasBaseline``.
 
     Attributes:
         autoencoder_: the Keras model ``D o E``.
@@ -74,32 +67,12 @@ class RobustAutoencoder(KerasBaseline):
         Ryzhikov et al., arXiv 1912.09323, section 4 (baseline "rae-oc").
     """
 
-    uses_known_anomalies = False
+    hidden_units: tuple[int, ...] = (64,)
+    code_units: int = 16
+    outlier_penalty: float = 0.5
+    update_every: int = 2
 
-    def __init__(
-        self,
-        hidden_units: tuple[int, ...] = (64,),
-        code_units: int = 16,
-        outlier_penalty: float = 0.5,
-        epochs: int = 10,
-        update_every: int = 2,
-        batch_size: int = 512,
-        learning_rate: float = 1e-3,
-        verbose: int = 0,
-        contamination: float = 0.01,
-        random_state: int | None = None,
-        categorical_columns="auto",
-        log_transform="auto",
-    ):
-        super().__init__(contamination, random_state, categorical_columns, log_transform)
-        self.hidden_units = hidden_units
-        self.code_units = code_units
-        self.outlier_penalty = outlier_penalty
-        self.epochs = epochs
-        self.update_every = update_every
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.verbose = verbose
+    uses_known_anomalies: ClassVar[bool] = False
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
         if self.update_every < 1:
@@ -117,22 +90,13 @@ class RobustAutoencoder(KerasBaseline):
             phase = min(self.update_every, self.epochs - epochs_done)
             clean = normal - outliers
             self.history_.append(
-                fit_model(
-                    self.autoencoder_,
-                    clean,
-                    clean,
-                    loss="mse",
-                    epochs=phase,
-                    batch_size=self.batch_size,
-                    learning_rate=self.learning_rate,
-                    verbose=self.verbose,
-                )
+                self._fit_keras(self.autoencoder_, clean, clean, loss="mse", epochs=phase)
             )
             epochs_done += phase
-            reconstruction = predict_in_batches(self.autoencoder_, clean, self.score_batch_size)
+            reconstruction = self._predict(self.autoencoder_, clean)
             outliers = group_soft_threshold(normal - reconstruction, penalty)
         self.outlier_norms_ = np.linalg.norm(outliers, axis=1)
 
     def _score(self, X: np.ndarray) -> np.ndarray:
-        reconstruction = predict_in_batches(self.autoencoder_, X, self.score_batch_size)
+        reconstruction = self._predict(self.autoencoder_, X)
         return np.sum(np.square(X - reconstruction), axis=1)

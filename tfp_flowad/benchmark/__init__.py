@@ -13,6 +13,7 @@ Command line: ``tfp-flowad benchmark --dataset kdd99 --methods all --seeds 0-4 -
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 from tfp_flowad.benchmark.report import METRIC_TITLES, plot, render_report, render_table
@@ -80,10 +81,8 @@ def run_command(args: argparse.Namespace) -> None:
     table = render_report(records, name)
     (out / TABLE_FILE).write_text(table)
     written = [out / RESULTS_FILE, out / TABLE_FILE]
-    try:
+    with contextlib.suppress(ValueError):  # no records to draw
         written.append(plot(records, name, out / PLOT_FILE))
-    except ValueError:  # no records to draw
-        pass
     if not args.no_progress:
         print(table)
         print("wrote " + ", ".join(str(path) for path in written))
@@ -117,7 +116,8 @@ def add_benchmark_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--methods",
         default="all",
-        help="all, baselines, nf, or comma-separated names: " + ", ".join(METHODS)
+        help="all, baselines, nf, or comma-separated names: "
+        + ", ".join(METHODS)
         + " (default: %(default)s)",
     )
     parser.add_argument("--seeds", default="0-4", help="e.g. 0-4 or 0,2 (default: %(default)s)")

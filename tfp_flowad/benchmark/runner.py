@@ -29,6 +29,7 @@ the one-class task only, since their fit ignores the known anomalies.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -331,20 +332,16 @@ def _resolve(dataset: str | os.PathLike) -> _Source:
 
         def full_tasks(seed, names):
             X, y = data()
-            return datasets.physics_tasks_full(
-                X, y, seed, n_known=_known_counts(names), name=name
-            )
+            return datasets.physics_tasks_full(X, y, seed, n_known=_known_counts(names), name=name)
 
         defaults = ("one-class", "100", "1000", "10000", "1000000")
         return _Source(name, defaults, count_pattern, count_help, full_tasks)
 
     shipped = {}
-    try:
+    with contextlib.suppress(FileNotFoundError):  # no shipped sets: paths still work
         shipped = datasets.adbench_paths()
-    except FileNotFoundError:
-        pass
     if key.endswith(".npz") or text in shipped:
-        npz = shipped[text] if text in shipped else path
+        npz = shipped.get(text, path)
         if not npz.is_file():
             raise FileNotFoundError(f"dataset: file {text!r} does not exist")
         data = _memo(lambda: datasets.load_adbench(npz))
@@ -521,7 +518,9 @@ class _Progress:
     def start(self, dataset: str, task: str, method: str, seed: int) -> None:
         self.done += 1
         if self.enabled:
-            self.stream.write(f"[{self.done}/{self.total}] {dataset} {task} {method} seed {seed} ... ")
+            self.stream.write(
+                f"[{self.done}/{self.total}] {dataset} {task} {method} seed {seed} ... "
+            )
             self.stream.flush()
 
     def finish(self, text: str) -> None:

@@ -57,6 +57,9 @@ class OnePlusEpsTrainer(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
+    def build(self, input_shape=None):
+        """Nothing to create: the network and the sampler arrive built."""
+
     def call(self, x, training=False):
         return self.network(x, training=training)[:, 0]
 
