@@ -35,6 +35,8 @@ class BaseDetector:
 
     #: fewest normal rows that ``fit`` accepts.
     min_normal_rows: int = 10
+    #: learn the encoder (scaling, vocabularies) from the normal rows only.
+    encode_from_normal_rows: bool = False
 
     def __init__(
         self,
@@ -55,7 +57,8 @@ class BaseDetector:
         frame = as_frame(X, "X")
         y = check_labels(y, len(frame), "y")
         check_min_normal_rows(y, self.min_normal_rows, "y")
-        self.encoder_ = TabularEncoder.fit(frame, self.categorical_columns, self.log_transform)
+        rows = frame[y == 0] if self.encode_from_normal_rows else frame
+        self.encoder_ = TabularEncoder.fit(rows, self.categorical_columns, self.log_transform)
         self.feature_names_in_ = list(self.encoder_.input_columns)
         self.n_features_in_ = len(self.feature_names_in_)
         self._fit_rows(frame, y)

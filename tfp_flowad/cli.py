@@ -1,6 +1,6 @@
 """``tfp-flowad``: a thin command line over ``NFADetector``.
 
-Commands: ``fit``, ``score``, ``export``, ``demo``. Every error prints one line
+Commands: ``fit``, ``score``, ``export``, ``demo``, ``benchmark``. Every error prints one line
 ``tfp-flowad: error: ...`` and exits with status 2.
 """
 
@@ -198,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs-scale", type=float, help="multiply the default epochs")
     common(demo)
     demo.set_defaults(run=_cmd_demo)
+
+    from tfp_flowad.benchmark import add_benchmark_parser
+
+    add_benchmark_parser(commands)
     return parser
 
 

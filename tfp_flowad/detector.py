@@ -89,6 +89,10 @@ class NFADetector(BaseDetector):
         >>> scores = detector.decision_function(X_test)  # doctest: +SKIP
     """
 
+    #: the flow models normal rows, so their statistics define the features; known anomalies
+    #: (which may outnumber them) must not move the scaling.
+    encode_from_normal_rows = True
+
     def __init__(
         self,
         flow: str = "maf",
