@@ -201,6 +201,7 @@ def plot(
     os.close(handle)
     try:
         figure.savefig(temporary, dpi=110)
+        os.chmod(temporary, 0o644)  # mkstemp makes the file private
         os.replace(temporary, target)
     finally:
         if os.path.exists(temporary):

@@ -1,0 +1,199 @@
+"""The benchmark runner on a tiny ADBench set: records, re-runs, tables, plots, the command."""
+
+import argparse
+import contextlib
+import io
+import json
+
+import pytest
+
+from tfp_flowad.benchmark import (
+    BASELINE_METHODS,
+    METHODS,
+    Size,
+    add_benchmark_parser,
+    load_results,
+    parse_methods,
+    parse_seeds,
+    render_table,
+    run,
+)
+from tfp_flowad.benchmark import runner as runner_module
+from tfp_flowad.datasets import adbench_paths
+
+DATASET = "38_thyroid"
+#: 300 normal training rows and about 1/20 of every training length: seconds per fit.
+TINY = Size(max_train_rows=300, epochs_scale=0.05)
+BASELINE_RUN = dict(methods="deep-svdd-oc,two-class", tasks="one-class,25%")
+#: one NFADetector fit, recorded twice (default score and classifier score).
+FLOW_RUN = dict(methods="normalising-flow,normalising-flow-classifier", tasks="25%")
+
+
+def _lines(out_dir) -> list[str]:
+    return (out_dir / "results.jsonl").read_text().splitlines()
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """``(out_dir, progress text)`` after a baseline run and a normalising-flow run."""
+    out_dir = tmp_path_factory.mktemp("benchmark")
+    run(DATASET, seeds="0", out_dir=out_dir, size=TINY, progress=False, **BASELINE_RUN)
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown):
+        run(DATASET, seeds=[0], out_dir=out_dir, size=TINY, progress=True, **FLOW_RUN)
+    return out_dir, shown.getvalue()
+
+
+def test_one_json_line_per_fit(finished):
+    out_dir, _ = finished
+    records = [json.loads(line) for line in _lines(out_dir)]
+    assert [(r["task"], r["method"]) for r in records] == [
+        ("one-class", "deep-svdd-oc"),  # one-class methods: one-class task only
+        ("25%", "two-class"),  # two-class methods: not on the one-class task
+        ("25%", "normalising-flow"),
+        ("25%", "normalising-flow-classifier"),
+    ]
+    for record in records:
+        assert record["dataset"] == DATASET and record["seed"] == 0
+        assert 0.0 <= record["roc_auc"] <= 1.0
+        assert record["fit_seconds"] > 0 and record["score_rows_per_second"] > 0
+        assert record["n_train"] - record["n_known"] == 300  # normal rows cut to max_train_rows
+        assert record["params"]["random_state"] == 0
+        assert record["size"] == {"max_train_rows": 300, "epochs_scale": 0.05}
+        assert "unseen_auc" not in record  # only KDD-99 tasks have that test set
+    assert records[0]["n_known"] == 0 and records[1]["n_known"] > 0
+    assert records[1]["params"]["epochs"] == 1  # 10 epochs * 0.05, at least 1
+    flow, classifier = records[2], records[3]
+    assert flow["params"]["flow_epochs"] == 1 and flow["params"]["classifier_epochs"] == 1
+    assert flow["params"]["distillation_steps"] < 30
+    assert classifier["params"]["score"] == "classifier"
+    assert flow["fit_seconds"] == classifier["fit_seconds"]  # one fit, two records
+    assert flow["shared_fit"] == classifier["shared_fit"]
+    assert set(flow["stage_seconds"]) >= {"flow", "classifier"}
+
+
+def test_progress_is_one_plain_line_per_fit(finished):
+    _, shown = finished
+    lines = shown.strip().splitlines()
+    assert lines[0].startswith(f"[1/2] {DATASET} 25% normalising-flow seed 0 ... ")
+    assert lines[0].split(" ... ")[1].split(" (")[0].replace(".", "").isdigit()
+    assert lines[1].startswith(f"[2/2] {DATASET} 25% normalising-flow-classifier seed 0 ... ")
+    assert "(shared fit)" in lines[1]
+
+
+def test_rerun_skips_finished_fits(finished, monkeypatch):
+    out_dir, _ = finished
+    before = _lines(out_dir)
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a finished fit was run again")
+
+    monkeypatch.setattr(runner_module, "_make_detector", no_fit)
+    records = run(DATASET, seeds="0", out_dir=out_dir, size=TINY, progress=False, **BASELINE_RUN)
+    run(DATASET, seeds="0", out_dir=out_dir, size=TINY, progress=False, **FLOW_RUN)
+    assert _lines(out_dir) == before
+    assert len(records) == 4  # every record of the data set, the earlier ones included
+
+
+def test_table_has_methods_by_tasks(finished):
+    out_dir, _ = finished
+    table = render_table(load_results(out_dir), DATASET)
+    lines = table.strip().splitlines()
+    assert lines[0] == "| method | one-class | 25% |"
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in lines[2:]}
+    assert list(rows) == [
+        "two-class",
+        "deep-svdd-oc",
+        "normalising-flow",
+        "normalising-flow-classifier",
+    ]
+    assert rows["deep-svdd-oc"].endswith("| – |")  # not run on the 25% task
+    assert "±" in rows["normalising-flow"]
+    # The path of the .npz file names the same data set as its stem.
+    assert render_table(out_dir, str(adbench_paths()[DATASET])) == table
+
+
+def test_command_writes_table_and_plot(finished):
+    out_dir, _ = finished
+    before = _lines(out_dir)
+    parser = argparse.ArgumentParser(prog="tfp-flowad")
+    add_benchmark_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(
+        ["benchmark", "--dataset", DATASET, "--methods", "deep-svdd-oc", "--seeds", "0-0"]
+        + ["--out", str(out_dir), "--tasks", "one-class", "--max-train-rows", "300"]
+        + ["--epochs-scale", "0.05", "--no-progress"]
+    )
+    args.run(args)
+    assert _lines(out_dir) == before  # all finished: nothing fitted
+    table = (out_dir / "table.md").read_text()
+    for method in ("two-class", "deep-svdd-oc", "normalising-flow", "normalising-flow-classifier"):
+        assert f"| {method} |" in table
+    assert "ROC AUC" in table and "fit seconds" in table
+    assert (out_dir / "auc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_failed_fit_keeps_the_others(tmp_path, monkeypatch):
+    make_detector = runner_module._make_detector
+
+    def failing(method, seed, size):
+        if method == "two-class":
+            raise RuntimeError("boom")
+        return make_detector(method, seed, size)
+
+    monkeypatch.setattr(runner_module, "_make_detector", failing)
+    with pytest.raises(RuntimeError, match=r"1 fits failed: 38_thyroid 25% two-class seed 0"):
+        run(DATASET, seeds="0", out_dir=tmp_path, size=TINY, progress=False, **BASELINE_RUN)
+    assert [r["method"] for r in load_results(tmp_path)] == ["deep-svdd-oc"]
+
+
+def test_cut_off_last_line_is_skipped_and_mended(tmp_path):
+    path = tmp_path / "results.jsonl"
+    path.write_text('{"dataset": "x", "task": "one-class"}\n{"dataset": "x", "ta')
+    assert load_results(tmp_path) == [{"dataset": "x", "task": "one-class"}]
+    runner_module._append(path, {"dataset": "x", "task": "k=1"})
+    assert [r["task"] for r in load_results(path)] == ["one-class", "k=1"]
+
+
+@pytest.mark.parametrize(
+    ("call", "named"),
+    [
+        (dict(methods="two-class,nonsense-method"), "nonsense-method"),
+        (dict(dataset="no-such-dataset"), "no-such-dataset"),
+        (dict(dataset="/nowhere/missing.npz"), "/nowhere/missing.npz"),
+        (dict(tasks="one-class,k=2"), "k=2"),
+        (dict(seeds="0-x"), "0-x"),
+        (dict(size={"max_train_rows": 0}), "max_train_rows"),
+        (dict(size={"epochs_scale": -1.0}), "epochs_scale"),
+    ],
+)
+def test_bad_arguments_are_named_before_any_fit(tmp_path, call, named):
+    arguments = dict(dataset=DATASET, methods="two-class", seeds="0", out_dir=tmp_path)
+    arguments.update(call)
+    error = FileNotFoundError if named.endswith(".npz") else ValueError
+    with pytest.raises(error, match=named):
+        run(**arguments, progress=False)
+    assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_method_and_seed_parsing():
+    from tfp_flowad.baselines import BASELINES
+
+    assert tuple(BASELINES) == BASELINE_METHODS
+    assert parse_methods("all") == list(METHODS)
+    assert parse_methods("baselines") == list(BASELINE_METHODS)
+    assert parse_methods("nf")[0] == "normalising-flow"
+    assert parse_methods(["nf-planar", "two-class", "two-class"]) == ["two-class", "nf-planar"]
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert parse_seeds("3,0-1") == [0, 1, 3]
+
+
+def test_epochs_scale_reaches_every_training_length():
+    size = Size(epochs_scale=0.25)
+    assert runner_module._make_detector("rae-oc", 0, size).epochs == 2  # round(10 * 0.25)
+    semi = runner_module._make_detector("semi-supervised", 0, size)
+    assert (semi.epochs, semi.autoencoder_epochs) == (2, 1)
+    flow = runner_module._make_detector("nf-planar", 3, size)
+    assert flow.flow == "planar" and flow.random_state == 3
+    default = runner_module._make_detector("normalising-flow", 0, Size())
+    assert flow.distillation_steps == max(1, round(default.distillation_steps * 0.25))
+    assert runner_module._make_detector("nf-no-jacobian", 0, size).jacobian_penalty == 0.0
