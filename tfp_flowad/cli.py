@@ -210,7 +210,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (CommandError, ValueError, FileNotFoundError, FileExistsError, TypeError) as error:
+    except (
+        CommandError,
+        ValueError,
+        FileNotFoundError,
+        FileExistsError,
+        TypeError,
+        RuntimeError,
+    ) as error:
         print(f"tfp-flowad: error: {error}", file=sys.stderr)
         return 2
     return 0
