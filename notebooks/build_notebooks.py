@@ -339,7 +339,7 @@ samplers = {
     f"IAF distilled from the lambda = {LAMBDA:g} MAF": student,
 }
 fig, axes = plt.subplots(1, 3, figsize=(14, 5))
-for ax, (label, sampler) in zip(axes, samplers.items()):
+for ax, (label, sampler) in zip(axes, samplers.items(), strict=True):
     surrogates = sampler.forward(z_tail).numpy()
     inside = referee.score_samples(surrogates) > dense
     ax.scatter(*x_shown.T, s=2, color="0.6", label="normal rows")
@@ -365,7 +365,7 @@ the two samplers; the dashed contour is `f = 1/2`.
 """),
     code(r"""
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), layout="constrained")
-for ax, (label, sampler_flow) in zip(axes, [("MAF, lambda = 0", maf), (f"IAF distilled from the lambda = {LAMBDA:g} MAF", student)]):
+for ax, (label, sampler_flow) in zip(axes, [("MAF, lambda = 0", maf), (f"IAF distilled from the lambda = {LAMBDA:g} MAF", student)], strict=True):
     keras.utils.set_random_seed(0)
     classifier = make_mlp(2, (64, 64))
     trainer = OnePlusEpsTrainer(classifier, TailSampler(sampler_flow, P_VALUE, seed=0), gamma=1.0, eps=0.05)
@@ -537,7 +537,7 @@ notebook 01 showed in 2-D.
 """),
     code(r"""
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
-for (name, fitted), style in zip(detectors.items(), ("-", "--")):
+for (name, fitted), style in zip(detectors.items(), ("-", "--"), strict=True):
     flow, classifier = fitted.history_["flow"], fitted.history_["classifier"]
     epochs = np.arange(1, len(flow["nll"]) + 1)
     axes[0].plot(epochs, flow["nll"], style, color="tab:blue", marker="o", label=f"{name}: train")
@@ -575,7 +575,7 @@ training.
 unseen = ~np.isin(test_labels, known.known_classes)  # normal rows and the attack types not known to task k=2
 rows, scores = [], {}
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
-for ax, (name, fitted) in zip(axes, detectors.items()):
+for ax, (name, fitted) in zip(axes, detectors.items(), strict=True):
     for kind, color in (("density", "tab:blue"), ("classifier", "tab:red"), ("combined", "k")):
         fitted.score = kind
         scores[name, kind] = fitted.decision_function(X_test)
@@ -635,7 +635,7 @@ fig, ax = plt.subplots(figsize=(10, 3.8))
 bins = np.linspace(*np.quantile(test_scores, [0.0, 0.999]), 120)
 ax.hist(test_scores[y_test == 0], bins=bins, alpha=0.6, label="normal test rows", color="tab:blue")
 ax.hist(test_scores[y_test == 1], bins=bins, alpha=0.6, label="attack test rows", color="tab:red")
-for (name, row), style in zip(thresholds.iterrows(), (":", "--", "-", "-.")):
+for (name, row), style in zip(thresholds.iterrows(), (":", "--", "-", "-."), strict=True):
     ax.axvline(row["value"], color="k", linestyle=style, label=name)
 ax.set(yscale="log", xlabel="combined anomaly score", ylabel="rows", title=f"task {known.name}: test scores")
 ax.legend(fontsize=8)
@@ -681,7 +681,7 @@ pad = 0.1 * (high - low)
 fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharex=True, sharey=True)
 for ax in axes:
     ax.scatter(*projected["normal test rows"].T, s=3, color="0.7", label="normal test rows")
-for attack, color in zip(attack_types, plt.cm.tab10.colors):
+for attack, color in zip(attack_types, plt.cm.tab10.colors, strict=False):
     marker = "^" if attack in known.known_classes else "o"
     axes[0].scatter(*projected[attack].T, s=8, color=color, marker=marker, label=attack + (" (known)" if attack in known.known_classes else ""))
 axes[1].scatter(*projected["surrogates"].T, s=6, color="k", marker="x", label="tail surrogates")
@@ -883,7 +883,7 @@ outputs = serve(**{
 })
 predictions = [
     {"anomaly_score": round(float(score), 4), "is_anomaly": bool(flag)}
-    for score, flag in zip(outputs["anomaly_score"].numpy(), outputs["is_anomaly"].numpy())
+    for score, flag in zip(outputs["anomaly_score"].numpy(), outputs["is_anomaly"].numpy(), strict=True)
 ]
 print("\nthe answer TF Serving would send:", json.dumps({"predictions": predictions}))
 """),

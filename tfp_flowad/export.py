@@ -15,8 +15,6 @@ from pathlib import Path
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from tfp_flowad.detector import anomaly_score
-
 __all__ = ["export_saved_model", "next_version", "serving_function"]
 
 
@@ -26,14 +24,8 @@ def serving_function(detector):
     Freezing leaves the graph with no variable or resource: TF1-style loaders (TF Serving's C++
     server, ``saved_model_cli run``) and ``tf.saved_model.load`` then read the same graph.
     """
-    encoder, parts, threshold = detector.encoder_, detector._scoring_parts(), detector.threshold_
-
-    signature = encoder.input_signature()
-
-    @tf.function(input_signature=[signature])
-    def score(inputs):
-        return anomaly_score(encoder(inputs), **parts)
-
+    signature, threshold = detector.encoder_.input_signature(), detector.threshold_
+    score = detector._score_function()  # raw columns -> anomaly scores
     frozen = convert_variables_to_constants_v2(score.get_concrete_function())
     names = sorted(signature)  # the flat argument order of a dict input
 

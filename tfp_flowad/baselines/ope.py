@@ -10,6 +10,8 @@ and surrogate anomalies over the box ``Omega`` (the training rows' bounding box 
   (``tfp_flowad.baselines.eope``).
 """
 
+from typing import ClassVar
+
 import keras
 import numpy as np
 
@@ -82,16 +84,29 @@ class BruteForceOPE(_OnePlusEpsBaseline):
 
 @baseline
 class _EnergyOPE(_OnePlusEpsBaseline):
-    """Energy (1 + eps)-class detectors, eq. (11); subclasses build the sampler of ``P_f``."""
+    """Energy (1 + eps)-class detectors: ``1/2 (L+ + gamma * L- + (1 - eps) * L0_E)``, eq. (11).
+
+    ``L0_E`` (eq. (10)) is taken on ``n_samples`` samples of ``P_f ~ 1[x in Omega] exp(logit(x))``
+    (eq. (9)) per step, drawn by a ``sampler_type`` built with ``_sampler_options()``;
+    ``log Z`` from ``normaliser_samples`` uniform samples over ``Omega`` at every step.
+    """
 
     normaliser_samples: int = 512
+    n_samples: int = 128
 
-    def _make_sampler(self, box: UniformBoxSampler) -> EnergySampler:
+    #: The ``EnergySampler`` subclass that draws the samples of ``P_f``.
+    sampler_type: ClassVar[type[EnergySampler]]
+
+    def _sampler_options(self) -> dict:
+        """The sampler's own keyword arguments (beyond box, sample count and seed)."""
         raise NotImplementedError
 
     def _make_trainer(self, network, box):
+        sampler = self.sampler_type(
+            box, self.n_samples, seed=self.random_state, **self._sampler_options()
+        )
         return EnergyOnePlusEpsTrainer(
-            network, self._make_sampler(box), self.gamma, self.eps, self.normaliser_samples
+            network, sampler, self.gamma, self.eps, self.normaliser_samples
         )
 
 
@@ -122,20 +137,18 @@ class HMCEnergyOPE(_EnergyOPE):
         section 4 (baseline "hmc-eope").
     """
 
-    n_samples: int = 128
     hmc_steps: int = 1
     leapfrog_steps: int = 5
     step_size: float = 0.25
 
-    def _make_sampler(self, box):
-        return HMCEnergySampler(
-            box,
-            self.n_samples,
-            num_steps=self.hmc_steps,
-            num_leapfrog_steps=self.leapfrog_steps,
-            step_size=self.step_size,
-            seed=self.random_state,
-        )
+    sampler_type = HMCEnergySampler
+
+    def _sampler_options(self):
+        return {
+            "num_steps": self.hmc_steps,
+            "num_leapfrog_steps": self.leapfrog_steps,
+            "step_size": self.step_size,
+        }
 
 
 @baseline
@@ -152,18 +165,15 @@ class RMSPropEnergyOPE(_EnergyOPE):
         langevin_steps: preconditioned Langevin steps per sample.
         step_size: Langevin step size (in the sampler's unconstrained space).
         damping: added to the RMSProp root mean square; bounds the preconditioner.
-        normaliser_samples: uniform samples per estimate of ``log Z``.
-        hidden_units, epochs, batch_size, learning_rate, gamma, eps, box_margin: see
-            ``BruteForceOPE``; verbose, contamination, random_state, categorical_columns,
-            log_transform: see ``KerasBaseline``.
+        normaliser_samples, hidden_units, epochs, batch_size, learning_rate, gamma, eps,
+            box_margin, verbose, contamination, random_state, categorical_columns,
+            log_transform: see ``HMCEnergyOPE``.
 
     Attributes:
-        classifier_: the Keras network ``x -> logit f(x)``; ``trainer_``: its trainer;
-        ``history_``: the Keras history dict.
+        classifier_, trainer_, history_: see ``HMCEnergyOPE``.
 
     References:
-        Borisyak et al., arXiv 1906.06096; Ryzhikov et al., arXiv 1912.09323, eq. (8)-(11) and
-        section 4 (baseline "rmsprop-eope").
+        As ``HMCEnergyOPE``; section 4 of Ryzhikov et al. calls it "rmsprop-eope".
     """
 
     n_samples: int = 64
@@ -171,15 +181,14 @@ class RMSPropEnergyOPE(_EnergyOPE):
     step_size: float = 0.5
     damping: float = 0.1
 
-    def _make_sampler(self, box):
-        return RMSPropEnergySampler(
-            box,
-            self.n_samples,
-            num_steps=self.langevin_steps,
-            step_size=self.step_size,
-            damping=self.damping,
-            seed=self.random_state,
-        )
+    sampler_type = RMSPropEnergySampler
+
+    def _sampler_options(self):
+        return {
+            "num_steps": self.langevin_steps,
+            "step_size": self.step_size,
+            "damping": self.damping,
+        }
 
 
 @baseline
@@ -198,35 +207,31 @@ class DeepEnergyOPE(_EnergyOPE):
         generator_learning_rate: Adam learning rate of the generator.
         entropy_weight: weight of the generator's entropy term.
         generator_steps: generator steps per classifier step.
-        normaliser_samples: uniform samples per estimate of ``log Z``.
-        hidden_units, epochs, batch_size, learning_rate, gamma, eps, box_margin: see
-            ``BruteForceOPE``; verbose, contamination, random_state, categorical_columns,
-            log_transform: see ``KerasBaseline``.
+        normaliser_samples, hidden_units, epochs, batch_size, learning_rate, gamma, eps,
+            box_margin, verbose, contamination, random_state, categorical_columns,
+            log_transform: see ``HMCEnergyOPE``.
 
     Attributes:
-        classifier_: the Keras network ``x -> logit f(x)``; ``trainer_``: its trainer (holds
-        the generator); ``history_``: the Keras history dict.
+        classifier_, history_: see ``HMCEnergyOPE``; ``trainer_``: the classifier's trainer
+        (holds the generator).
 
     References:
-        Borisyak et al., arXiv 1906.06096; Ryzhikov et al., arXiv 1912.09323, eq. (8)-(11) and
-        section 4 (baseline "deep-eope").
+        As ``HMCEnergyOPE``; section 4 of Ryzhikov et al. calls it "deep-eope".
     """
 
-    n_samples: int = 128
     latent_units: int = 16
     generator_hidden_units: tuple[int, ...] = (64,)
     generator_learning_rate: float = 1e-2
     entropy_weight: float = 1.0
     generator_steps: int = 5
 
-    def _make_sampler(self, box):
-        return GeneratorEnergySampler(
-            box,
-            self.n_samples,
-            latent_units=self.latent_units,
-            hidden_units=tuple(self.generator_hidden_units),
-            learning_rate=self.generator_learning_rate,
-            entropy_weight=self.entropy_weight,
-            num_steps=self.generator_steps,
-            seed=self.random_state,
-        )
+    sampler_type = GeneratorEnergySampler
+
+    def _sampler_options(self):
+        return {
+            "latent_units": self.latent_units,
+            "hidden_units": tuple(self.generator_hidden_units),
+            "learning_rate": self.generator_learning_rate,
+            "entropy_weight": self.entropy_weight,
+            "num_steps": self.generator_steps,
+        }

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-from tensorflow_probability.python.bijectors import bijector
-from tensorflow_probability.python.internal import (
-    dtype_util,
-    parameter_properties,
-    tensor_util,
-)
+
+from tfp_flowad.bijectors.base import TensorParameterBijector
 
 __all__ = ["Planar"]
 
 _NEWTON_STEPS = 2
 
 
-class Planar(bijector.Bijector):
+class Planar(TensorParameterBijector):
     """y = x + u_hat * tanh(w . x + b), the planar flow of eq. (14).
 
     The Jacobian is the rank-one update of eq. (15)-(16),
@@ -64,6 +60,9 @@ class Planar(bijector.Bijector):
         eq. (14)-(17).
     """
 
+    vector_parameters = ("w", "u")
+    scalar_parameters = ("b",)
+
     def __init__(
         self,
         w: tf.Tensor,
@@ -72,37 +71,7 @@ class Planar(bijector.Bijector):
         validate_args: bool = False,
         name: str = "planar",
     ) -> None:
-        parameters = dict(locals())
-        with tf.name_scope(name) as name:
-            dtype = dtype_util.common_dtype([w, u, b], dtype_hint=tf.float32)
-            self._w = tensor_util.convert_nonref_to_tensor(w, dtype=dtype, name="w")
-            self._u = tensor_util.convert_nonref_to_tensor(u, dtype=dtype, name="u")
-            self._b = tensor_util.convert_nonref_to_tensor(b, dtype=dtype, name="b")
-            w_size = tf.compat.dimension_value(self._w.shape[-1]) if self._w.shape.rank else None
-            u_size = tf.compat.dimension_value(self._u.shape[-1]) if self._u.shape.rank else None
-            if w_size is not None and u_size is not None and w_size != u_size:
-                raise ValueError(
-                    f"w and u must have the same event size; got w.shape={self._w.shape} "
-                    f"and u.shape={self._u.shape}"
-                )
-            super().__init__(
-                forward_min_event_ndims=1,
-                is_constant_jacobian=False,
-                validate_args=validate_args,
-                dtype=dtype,
-                parameters=parameters,
-                name=name,
-            )
-
-    @classmethod
-    def _parameter_properties(cls, dtype, num_classes=None):
-        return {
-            "w": parameter_properties.ParameterProperties(event_ndims=1),
-            "u": parameter_properties.ParameterProperties(event_ndims=1),
-            "b": parameter_properties.ParameterProperties(
-                event_ndims=0, shape_fn=lambda shape: shape[:-1]
-            ),
-        }
+        super().__init__(dict(locals()), validate_args, name)
 
     @property
     def w(self) -> tf.Tensor:
@@ -243,17 +212,3 @@ class Planar(bijector.Bijector):
         # -fldj at x = f^{-1}(y). The public `inverse` reuses TFP's cache, so the root finding
         # runs once when a caller (e.g. `TransformedDistribution.log_prob`) needs both.
         return -self._forward_log_det_jacobian(self.inverse(y))
-
-    def _parameter_control_dependencies(self, is_init):
-        if not self.validate_args:
-            return []
-        assertions = []
-        if is_init != (tensor_util.is_ref(self._w) or tensor_util.is_ref(self._u)):
-            assertions.append(
-                tf.debugging.assert_equal(
-                    tf.shape(self._w)[-1],
-                    tf.shape(self._u)[-1],
-                    message="Arguments `w` and `u` must have the same event size.",
-                )
-            )
-        return assertions

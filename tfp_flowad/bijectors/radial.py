@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import tensorflow as tf
-from tensorflow_probability.python.bijectors import bijector
-from tensorflow_probability.python.internal import (
-    dtype_util,
-    parameter_properties,
-    tensor_util,
-)
+
+from tfp_flowad.bijectors.base import TensorParameterBijector
 
 __all__ = ["Radial"]
 
@@ -21,7 +17,7 @@ def _norm(vector: tf.Tensor) -> tf.Tensor:
     return tf.where(positive, tf.sqrt(safe), tf.zeros_like(squared))
 
 
-class Radial(bijector.Bijector):
+class Radial(TensorParameterBijector):
     """y = x + beta * h(alpha, r) * (x - x0), h = 1 / (alpha + r), r = ||x - x0||; eq. (18).
 
     The map contracts or expands space radially around ``x0``. Its Jacobian determinant is
@@ -60,6 +56,9 @@ class Radial(bijector.Bijector):
         eq. (18)-(19).
     """
 
+    vector_parameters = ("x0",)
+    scalar_parameters = ("alpha_unconstrained", "beta_unconstrained")
+
     def __init__(
         self,
         x0: tf.Tensor,
@@ -68,41 +67,7 @@ class Radial(bijector.Bijector):
         validate_args: bool = False,
         name: str = "radial",
     ) -> None:
-        parameters = dict(locals())
-        with tf.name_scope(name) as name:
-            dtype = dtype_util.common_dtype(
-                [x0, alpha_unconstrained, beta_unconstrained], dtype_hint=tf.float32
-            )
-            self._x0 = tensor_util.convert_nonref_to_tensor(x0, dtype=dtype, name="x0")
-            self._alpha_unconstrained = tensor_util.convert_nonref_to_tensor(
-                alpha_unconstrained, dtype=dtype, name="alpha_unconstrained"
-            )
-            self._beta_unconstrained = tensor_util.convert_nonref_to_tensor(
-                beta_unconstrained, dtype=dtype, name="beta_unconstrained"
-            )
-            super().__init__(
-                forward_min_event_ndims=1,
-                is_constant_jacobian=False,
-                validate_args=validate_args,
-                dtype=dtype,
-                parameters=parameters,
-                name=name,
-            )
-
-    @classmethod
-    def _parameter_properties(cls, dtype, num_classes=None):
-        def scalar_shape(shape):
-            return shape[:-1]
-
-        return {
-            "x0": parameter_properties.ParameterProperties(event_ndims=1),
-            "alpha_unconstrained": parameter_properties.ParameterProperties(
-                event_ndims=0, shape_fn=scalar_shape
-            ),
-            "beta_unconstrained": parameter_properties.ParameterProperties(
-                event_ndims=0, shape_fn=scalar_shape
-            ),
-        }
+        super().__init__(dict(locals()), validate_args, name)
 
     @property
     def x0(self) -> tf.Tensor:

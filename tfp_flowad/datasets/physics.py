@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -236,44 +236,45 @@ def load_physics(
     return X, y
 
 
-def load_higgs(
-    path: str | os.PathLike | None = None,
-    max_rows: int | None = None,
-    chunksize: int = 500_000,
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Load HIGGS: the 15,977-row sample by default, or the full ``HIGGS.csv.gz`` from ``path``.
+def _sample_set_loader(
+    name: str, sample_rows: int, sample_signal: int
+) -> Callable[..., tuple[pd.DataFrame, np.ndarray]]:
+    """The loader ``load_<name>(path, max_rows, chunksize)``: :func:`load_physics` of one set.
+
+    Args:
+        name: a key of ``_SAMPLES`` (``"higgs"`` or ``"susy"``).
+        sample_rows: rows of the set's packaged sample (for the docstring and its example).
+        sample_signal: signal rows of that sample (likewise).
+    """
+    title = name.upper()
+    n_features = len(_SAMPLES[name][2])
+
+    def load(
+        path: str | os.PathLike | None = None,
+        max_rows: int | None = None,
+        chunksize: int = 500_000,
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        return load_physics(name, path, max_rows=max_rows, chunksize=chunksize)
+
+    load.__name__ = load.__qualname__ = f"load_{name}"
+    load.__doc__ = f"""Load {title}: the {sample_rows:,}-row sample by default, or the full
+    ``{title}.csv.gz`` from ``path``.
 
     See :func:`load_physics` for the file layouts, arguments and errors.
 
     Returns:
-        ``(X, y)``: 28 named features; ``y`` 1 = signal, 0 = background.
+        ``(X, y)``: {n_features} named features; ``y`` 1 = signal, 0 = background.
 
     Examples:
-        >>> X, y = load_higgs()
+        >>> X, y = load_{name}()
         >>> X.shape, int(y.sum())
-        ((15977, 28), 8501)
+        (({sample_rows}, {n_features}), {sample_signal})
     """
-    return load_physics("higgs", path, max_rows=max_rows, chunksize=chunksize)
+    return load
 
 
-def load_susy(
-    path: str | os.PathLike | None = None,
-    max_rows: int | None = None,
-    chunksize: int = 500_000,
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Load SUSY: the 10,000-row sample by default, or the full ``SUSY.csv.gz`` from ``path``.
-
-    See :func:`load_physics` for the file layouts, arguments and errors.
-
-    Returns:
-        ``(X, y)``: 18 named features; ``y`` 1 = signal, 0 = background.
-
-    Examples:
-        >>> X, y = load_susy()
-        >>> X.shape, int(y.sum())
-        ((10000, 18), 4553)
-    """
-    return load_physics("susy", path, max_rows=max_rows, chunksize=chunksize)
+load_higgs = _sample_set_loader("higgs", sample_rows=15_977, sample_signal=8_501)
+load_susy = _sample_set_loader("susy", sample_rows=10_000, sample_signal=4_553)
 
 
 def full_uci_split(

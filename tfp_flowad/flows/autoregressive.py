@@ -3,7 +3,7 @@
 import keras
 import tensorflow_probability as tfp
 
-from tfp_flowad.flows.base import Flow, chain, random_permutations
+from tfp_flowad.flows.base import PermutedStepsFlow, chain
 from tfp_flowad.nn.made import MADE
 
 tfb = tfp.bijectors
@@ -11,7 +11,7 @@ tfb = tfp.bijectors
 __all__ = ["MAF", "IAF"]
 
 
-class _AutoregressiveFlow(Flow):
+class _AutoregressiveFlow(PermutedStepsFlow):
     """A stack of affine autoregressive steps with fixed permutations between them.
 
     Args:
@@ -24,27 +24,13 @@ class _AutoregressiveFlow(Flow):
         **kwargs: ``Flow`` arguments (``jacobian_penalty``, ``seed``, ...) and Keras ones.
     """
 
-    def __init__(
-        self,
-        event_size: int,
-        num_layers: int = 5,
-        hidden_units: tuple[int, ...] = (64, 64),
-        activation: str = "relu",
-        permutations: list[list[int]] | None = None,
-        **kwargs,
-    ):
-        super().__init__(event_size, **kwargs)
-        self.num_layers = int(num_layers)
-        self.hidden_units = tuple(int(u) for u in hidden_units)
-        self.activation = activation
-        self.permutations = permutations or random_permutations(
-            self.num_layers - 1, self.event_size, self.seed
-        )
+    def __init__(self, event_size: int, num_layers: int = 5, **kwargs):
+        super().__init__(event_size, num_layers, **kwargs)
         self.mades = [
             MADE(
                 self.event_size,
                 self.hidden_units,
-                activation,
+                self.activation,
                 dtype=self.dtype_policy,
                 name=f"made_{index}",
             )
@@ -60,16 +46,6 @@ class _AutoregressiveFlow(Flow):
             tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=lambda x, made=made: made(x))
             for made in self.mades
         ]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            num_layers=self.num_layers,
-            hidden_units=list(self.hidden_units),
-            activation=self.activation,
-            permutations=self.permutations,
-        )
-        return config
 
 
 @keras.saving.register_keras_serializable(package="tfp_flowad")

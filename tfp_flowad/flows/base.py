@@ -14,7 +14,7 @@ from tfp_flowad.losses import jacobian_penalty, negative_log_likelihood
 tfd = tfp.distributions
 tfb = tfp.bijectors
 
-__all__ = ["Flow", "random_permutations", "chain"]
+__all__ = ["Flow", "PermutedStepsFlow", "random_permutations", "chain"]
 
 
 class Flow(keras.Model, abc.ABC):
@@ -190,6 +190,52 @@ class Flow(keras.Model, abc.ABC):
             penalty_batch_size=self.penalty_batch_size,
             penalty_every=self.penalty_every,
             seed=self.seed,
+        )
+        return config
+
+
+class PermutedStepsFlow(Flow):
+    """``f = s_K o P_{K-1} o ... o P_1 o s_1``: ``K`` steps, each with its own MLP conditioner,
+    and fixed permutations ``P_k`` of the coordinates between them (see ``chain``).
+
+    Holds what such flows share: the step count, the conditioners' hidden widths and
+    activation, the permutations and their Keras config. A subclass creates its conditioner
+    networks in ``__init__`` and implements ``make_bijector``.
+
+    Args:
+        event_size: ``D``.
+        num_layers: ``K``, the number of steps.
+        hidden_units: widths of each conditioner's hidden layers.
+        activation: conditioner activation.
+        permutations: ``K - 1`` permutations of ``range(D)`` (default: ``random_permutations``
+            seeded by ``seed``, the first a reversal).
+        **kwargs: ``Flow`` arguments (``jacobian_penalty``, ``seed``, ...) and Keras ones.
+    """
+
+    def __init__(
+        self,
+        event_size: int,
+        num_layers: int,
+        hidden_units: tuple[int, ...] = (64, 64),
+        activation: str = "relu",
+        permutations: list[list[int]] | None = None,
+        **kwargs,
+    ):
+        super().__init__(event_size, **kwargs)
+        self.num_layers = int(num_layers)
+        self.hidden_units = tuple(int(u) for u in hidden_units)
+        self.activation = activation
+        self.permutations = permutations or random_permutations(
+            self.num_layers - 1, self.event_size, self.seed
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_layers=self.num_layers,
+            hidden_units=list(self.hidden_units),
+            activation=self.activation,
+            permutations=self.permutations,
         )
         return config
 

@@ -3,7 +3,7 @@
 import keras
 import tensorflow_probability as tfp
 
-from tfp_flowad.flows.base import Flow, chain, random_permutations
+from tfp_flowad.flows.base import PermutedStepsFlow, chain
 from tfp_flowad.nn.coupling import CouplingNet
 
 tfb = tfp.bijectors
@@ -12,7 +12,7 @@ __all__ = ["RealNVP"]
 
 
 @keras.saving.register_keras_serializable(package="tfp_flowad")
-class RealNVP(Flow):
+class RealNVP(PermutedStepsFlow):
     """Affine coupling flow, eq. (22)-(23): ``x_{1:d} = z_{1:d}``,
     ``x_{d+1:D} = z_{d+1:D} * exp(log_scale(z_{1:d})) + shift(z_{1:d})``.
 
@@ -28,30 +28,16 @@ class RealNVP(Flow):
         **kwargs: ``Flow`` arguments and Keras ones.
     """
 
-    def __init__(
-        self,
-        event_size: int,
-        num_layers: int = 6,
-        hidden_units: tuple[int, ...] = (64, 64),
-        activation: str = "relu",
-        permutations: list[list[int]] | None = None,
-        **kwargs,
-    ):
-        super().__init__(event_size, **kwargs)
+    def __init__(self, event_size: int, num_layers: int = 6, **kwargs):
+        super().__init__(event_size, num_layers, **kwargs)
         if self.event_size < 2:
             raise ValueError(f"RealNVP needs event_size >= 2; got {event_size!r}")
-        self.num_layers = int(num_layers)
-        self.hidden_units = tuple(int(u) for u in hidden_units)
-        self.activation = activation
         self.num_masked = max(1, self.event_size // 2)
-        self.permutations = permutations or random_permutations(
-            self.num_layers - 1, self.event_size, self.seed
-        )
         self.coupling_nets = [
             CouplingNet(
                 self.event_size - self.num_masked,
                 self.hidden_units,
-                activation,
+                self.activation,
                 dtype=self.dtype_policy,
                 name=f"coupling_{index}",
             )
@@ -69,13 +55,3 @@ class RealNVP(Flow):
             for net in self.coupling_nets
         ]
         return chain(steps, self.permutations)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            num_layers=self.num_layers,
-            hidden_units=list(self.hidden_units),
-            activation=self.activation,
-            permutations=self.permutations,
-        )
-        return config
