@@ -95,7 +95,7 @@ class TabularEncoder(keras.layers.Layer):
         self.discrete_mask = np.array(
             [c in integer_set for c in self.numeric_columns] + [True] * self.n_onehot, bool
         )
-        self._vocabulary_hashes = [_hash_strings(vocab) for vocab in self.vocabularies]
+        self._vocabulary_hashes = [_vocabulary_fingerprints(v) for v in self.vocabularies]
 
     # ------------------------------------------------------------------------- learning
     @classmethod
@@ -251,7 +251,7 @@ class TabularEncoder(keras.layers.Layer):
             # unseen value matches nothing and encodes as all zeros. Integer comparisons are
             # ten times faster than string ones, and there is no lookup-table resource, so an
             # export can be frozen.
-            values = _hash_strings(tf.reshape(inputs[column], [-1]))[:, None]
+            values = _fingerprints(tf.reshape(inputs[column], [-1]))[:, None]
             parts.append(tf.cast(tf.equal(values, tf.constant(hashes)[None, :]), tf.float32))
         return self.finish(tf.concat(parts, axis=1))
 
@@ -273,19 +273,21 @@ class TabularEncoder(keras.layers.Layer):
 _HASH_BUCKETS = 2**62
 
 
-def _hash_strings(values):
-    """``int64`` fingerprints of strings (a list is checked for collisions and returned as numpy).
+def _fingerprints(values: tf.Tensor) -> tf.Tensor:
+    """``int64`` fingerprints ``Fingerprint64(s) mod _HASH_BUCKETS`` of a string tensor."""
+    return tf.strings.to_hash_bucket_fast(values, _HASH_BUCKETS)
+
+
+def _vocabulary_fingerprints(vocabulary: list[str]) -> np.ndarray:
+    """The fingerprints of a vocabulary's values, as numpy.
 
     Raises:
-        ValueError: two different vocabulary strings share a fingerprint.
+        ValueError: two different values share a fingerprint.
     """
-    if isinstance(values, list):
-        hashes = tf.strings.to_hash_bucket_fast(tf.constant(values, tf.string), _HASH_BUCKETS)
-        hashes = hashes.numpy()
-        if len(set(hashes.tolist())) != len(values):
-            raise ValueError(f"vocabulary values share a 64-bit fingerprint: {values}")
-        return hashes
-    return tf.strings.to_hash_bucket_fast(values, _HASH_BUCKETS)
+    hashes = _fingerprints(tf.constant(vocabulary, tf.string)).numpy()
+    if len(set(hashes.tolist())) != len(vocabulary):
+        raise ValueError(f"vocabulary values share a 64-bit fingerprint: {vocabulary}")
+    return hashes
 
 
 def _numeric_values(frame: pd.DataFrame, columns: list[str], name: str) -> np.ndarray:
