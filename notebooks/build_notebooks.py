@@ -441,7 +441,11 @@ SMALL = os.environ.get("TFP_FLOWAD_NOTEBOOK_SMALL") == "1"
 # Full size: every row and the detector's defaults. Small: a smoke test of the same steps.
 N_NORMAL_TRAIN = 5000 if SMALL else None  # normal training rows (None: all)
 N_TEST = 8000 if SMALL else None  # test rows (None: all)
-FIT_ARGS = dict(flow_epochs=1, distillation_steps=20, classifier_epochs=1) if SMALL else {}
+FIT_ARGS = (
+    dict(flow_layers=2, flow_epochs=1, distillation_steps=20, classifier_epochs=1, classifier_min_steps=1)
+    if SMALL
+    else {}
+)
 
 warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
 tf.get_logger().setLevel("ERROR")  # switching `score` retraces the scoring function; TF warns
@@ -755,7 +759,11 @@ from tfp_flowad.datasets import kdd99_tasks
 
 SMALL = os.environ.get("TFP_FLOWAD_NOTEBOOK_SMALL") == "1"
 N_NORMAL_TRAIN = 5000 if SMALL else None  # normal training rows (None: all)
-FIT_ARGS = dict(flow_epochs=1, distillation_steps=20, classifier_epochs=1) if SMALL else {}
+FIT_ARGS = (
+    dict(flow_layers=2, flow_epochs=1, distillation_steps=20, classifier_epochs=1, classifier_min_steps=1)
+    if SMALL
+    else {}
+)
 MODEL_NAME = "kdd99"
 WORK = Path(tempfile.mkdtemp(prefix="tfp_flowad_serving_"))  # scratch space, not the repository
 CLI = Path(sys.executable).with_name("saved_model_cli")  # installed with tensorflow
@@ -898,6 +906,8 @@ parses the bytes back as the server does, decodes the tensors with `tf.make_ndar
 them.
 """),
     code(r"""
+from tensorflow_serving.apis import predict_pb2
+
 tensor_protos = {
     name: tf.make_tensor_proto(
         [str(v) for v in records[name]] if spec.dtype == tf.string else records[name].to_numpy(np.float32),
@@ -905,7 +915,6 @@ tensor_protos = {
     )
     for name, spec in input_specs.items()
 }
-from tensorflow_serving.apis import predict_pb2
 
 request = predict_pb2.PredictRequest()
 request.model_spec.name = MODEL_NAME

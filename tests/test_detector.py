@@ -17,6 +17,7 @@ SMALL = dict(
     distillation_steps=30,
     classifier_hidden_units=(16,),
     classifier_epochs=15,
+    classifier_min_steps=0,
     batch_size=128,
     random_state=0,
 )
@@ -171,6 +172,37 @@ def test_numpy_input_works(data):
     assert detector.decision_function(X[:7]).shape == (7,)
     with pytest.raises(ValueError, match="got 3 columns"):
         detector.decision_function(X[:, :3])
+
+
+def test_classifier_trains_at_least_min_steps_on_few_rows():
+    X = np.random.default_rng(2).normal(size=(600, 3)).astype("float32")
+    params = {**SMALL, "classifier_epochs": 1, "classifier_min_steps": 20, "flow_epochs": 1}
+    detector = NFADetector(**params).fit(X)
+    steps_per_epoch = int(np.ceil(540 / 128))  # 10 % of the rows are held out
+    assert len(detector.history_["classifier"]["loss"]) == int(np.ceil(20 / steps_per_epoch))
+
+
+def test_density_weight_measures_separation_of_known_anomalies(fitted, data):
+    X, y, _, _ = data
+    features = fitted.encoder_.transform(X)
+    normal, shifted = features[y == 0], features[y == 1]
+    weights = {
+        "far": fitted._score_scaling(normal[:500], normal[500:], shifted)["density"][2],
+        "alike": fitted._score_scaling(normal[:500], normal[500:1000], normal[1000:])["density"][2],
+        "none": fitted._score_scaling(normal[:500], normal[500:], normal[:0])["density"][2],
+    }
+    assert weights["far"] > 0.8
+    assert weights["alike"] < 0.3
+    assert weights["none"] == 1.0
+    assert fitted._score_scaling(normal, normal, normal[:0])["classifier"][2] == 1.0
+
+
+def test_rows_beyond_the_flows_range_score_as_most_abnormal(fitted):
+    from tfp_flowad.detector import anomaly_score
+
+    far = np.full((2, fitted.encoder_.output_dim), 3e38, np.float32)
+    scores = anomaly_score(far, "density", fitted.flow_, fitted.classifier_).numpy()
+    np.testing.assert_array_equal(scores, [1e30, 1e30])
 
 
 @pytest.mark.parametrize("flow", ["realnvp"])

@@ -8,13 +8,34 @@ with numeric and categorical columns: a ``TabularEncoder`` learned on the traini
 it into features.
 """
 
+import inspect
+
 import numpy as np
 import pandas as pd
 
 from tfp_flowad.preprocessing import TabularEncoder, as_frame
 from tfp_flowad.validation import check_labels, check_min_normal_rows
 
-__all__ = ["BaseDetector"]
+__all__ = ["BaseDetector", "scale_training_lengths"]
+
+#: constructor arguments that set a training length besides those ending in ``epochs``.
+_LENGTH_PARAMS = ("distillation_steps", "classifier_min_steps")
+
+
+def scale_training_lengths(detector: "BaseDetector", scale: float) -> "BaseDetector":
+    """A new unfitted detector like ``detector`` with every training length times ``scale``.
+
+    Training lengths are the integer constructor arguments whose name ends in ``epochs``, and
+    ``distillation_steps`` / ``classifier_min_steps``; each is rounded and kept at least 1
+    (for a quick look or a test run: ``scale=0.05``).
+    """
+    params = detector.get_params()
+    scaled = {
+        name: max(1, round(value * scale))
+        for name, value in params.items()
+        if (name.endswith("epochs") or name in _LENGTH_PARAMS) and isinstance(value, int)
+    }
+    return type(detector)(**{**params, **scaled})
 
 
 class BaseDetector:
@@ -32,6 +53,11 @@ class BaseDetector:
         log_transform: ``"auto"``, ``True`` or ``False``: ``log1p`` of heavy-tailed columns
             (see ``TabularEncoder.fit``).
     """
+
+    def get_params(self) -> dict:
+        """The constructor arguments (as scikit-learn's ``get_params``)."""
+        names = inspect.signature(type(self).__init__).parameters
+        return {name: getattr(self, name) for name in names if name != "self"}
 
     #: fewest normal rows that ``fit`` accepts.
     min_normal_rows: int = 10

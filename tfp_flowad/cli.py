@@ -60,23 +60,23 @@ def _split_labels(frame, label_column: str | None, normal_value: str | None):
     return frame.drop(columns=[label_column]), y
 
 
-def _detector_params(args) -> dict:
-    params = {"random_state": args.seed, "verbose": args.verbose}
+def _make_detector(args, **params):
+    """An ``NFADetector`` from the common options (seed, verbosity, ``--epochs-scale``)."""
+    from tfp_flowad import NFADetector
+    from tfp_flowad.base import scale_training_lengths
+
+    detector = NFADetector(random_state=args.seed, verbose=args.verbose, **params)
     if getattr(args, "epochs_scale", None):
-        params.update(
-            flow_epochs=max(1, round(8 * args.epochs_scale)),
-            classifier_epochs=max(1, round(10 * args.epochs_scale)),
-        )
-    return params
+        detector = scale_training_lengths(detector, args.epochs_scale)
+    return detector
 
 
 def _cmd_fit(args) -> None:
-    from tfp_flowad import NFADetector
 
     frame = _read_table(args.data)
     X, y = _split_labels(frame, args.label_column, args.normal_value)
     start = time.perf_counter()
-    detector = NFADetector(contamination=args.contamination, **_detector_params(args)).fit(X, y)
+    detector = _make_detector(args, contamination=args.contamination).fit(X, y)
     detector.save(args.out)
     n_known = 0 if y is None else int(y.sum())
     print(
@@ -118,7 +118,6 @@ def _cmd_export(args) -> None:
 def _cmd_demo(args) -> None:
     from sklearn.metrics import roc_auc_score
 
-    from tfp_flowad import NFADetector
     from tfp_flowad.datasets import kdd99_tasks
 
     tasks = kdd99_tasks(args.seed, ks=(0, 1))
@@ -126,7 +125,7 @@ def _cmd_demo(args) -> None:
     detector = None
     for task in tasks:
         start = time.perf_counter()
-        detector = NFADetector(**_detector_params(args)).fit(task.X_train, task.y_train)
+        detector = _make_detector(args).fit(task.X_train, task.y_train)
         seconds = time.perf_counter() - start
         start = time.perf_counter()
         scores = detector.decision_function(task.X_test)

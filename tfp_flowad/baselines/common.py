@@ -10,7 +10,6 @@ mini-batches, seeded by ``random_state``).
 """
 
 import dataclasses
-import inspect
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -71,11 +70,6 @@ class KerasBaseline(BaseDetector):
     needs_known_anomalies: ClassVar[bool] = False
     #: ``fit`` learns from known anomalies; ``False`` for one-class methods, which drop them.
     uses_known_anomalies: ClassVar[bool] = True
-
-    def get_params(self) -> dict:
-        """The constructor arguments (as scikit-learn's ``get_params``)."""
-        names = inspect.signature(type(self).__init__).parameters
-        return {name: getattr(self, name) for name in names if name != "self"}
 
     def _seed_everything(self) -> None:
         """Seeds Python, NumPy, TensorFlow and Keras' global generator from ``random_state``."""

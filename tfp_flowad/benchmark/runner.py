@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfp_flowad.base import scale_training_lengths
 from tfp_flowad.baselines import BASELINES
 
 __all__ = [
@@ -90,9 +91,6 @@ BASELINE_METHODS: tuple[str, ...] = tuple(BASELINES)
 
 #: every method, in table order.
 METHODS: tuple[str, ...] = BASELINE_METHODS + tuple(NF_METHODS)
-
-#: constructor arguments that set a training length and are scaled by ``Size.epochs_scale``.
-_LENGTH_PARAMS = ("distillation_steps",)
 
 
 @dataclass(frozen=True)
@@ -434,13 +432,7 @@ def _make_detector(method: str, seed: int, size: Size):
     else:
         detector = BASELINES[method](random_state=seed)
     if size.epochs_scale != 1.0:
-        params = detector.get_params()
-        scaled = {
-            name: max(1, round(value * size.epochs_scale))
-            for name, value in params.items()
-            if (name.endswith("epochs") or name in _LENGTH_PARAMS) and isinstance(value, int)
-        }
-        detector = type(detector)(**{**params, **scaled})
+        detector = scale_training_lengths(detector, size.epochs_scale)
     return detector
 
 
