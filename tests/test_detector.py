@@ -202,7 +202,7 @@ def test_rows_beyond_the_flows_range_score_as_most_abnormal(fitted):
 
     far = np.full((2, fitted.encoder_.output_dim), 3e38, np.float32)
     scores = anomaly_score(far, "density", fitted.flow_, fitted.classifier_).numpy()
-    np.testing.assert_array_equal(scores, [1e30, 1e30])
+    np.testing.assert_array_equal(scores, np.float32([1e30, 1e30]))
 
 
 @pytest.mark.parametrize("flow", ["realnvp"])
