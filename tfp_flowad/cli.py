@@ -72,7 +72,6 @@ def _make_detector(args, **params):
 
 
 def _cmd_fit(args) -> None:
-
     frame = _read_table(args.data)
     X, y = _split_labels(frame, args.label_column, args.normal_value)
     start = time.perf_counter()

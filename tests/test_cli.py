@@ -1,0 +1,99 @@
+"""The ``tfp-flowad`` command line: fit -> score -> export on a CSV, and its errors."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfp_flowad.cli import main
+
+
+def write_table(path, n=400, seed=0, labels=True):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "bytes": rng.lognormal(5, 1, n),
+            "rate": rng.uniform(0, 1, n),
+            "protocol": rng.choice(["tcp", "udp"], n),
+        }
+    )
+    if labels:
+        frame["label"] = np.where(np.arange(n) < n - 10, "normal", "attack")
+        frame.loc[frame.label == "attack", "rate"] += 3.0
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def run(capsys, *argv):
+    status = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    write_table(folder / "train.csv")
+    model = folder / "model"
+    status = main(
+        ["fit", "--data", str(folder / "train.csv"), "--label-column", "label"]
+        + ["--normal-value", "normal", "--out", str(model), "--epochs-scale", "0.05"]
+    )
+    assert status == 0
+    return model
+
+
+def test_fit_score_export(model_dir, tmp_path, capsys):
+    manifest = json.loads((model_dir / "detector.json").read_text())
+    assert manifest["params"]["flow_epochs"] == 1  # round(6 * 0.05), at least 1
+    frame = write_table(tmp_path / "new.csv", n=50, seed=1)
+    status, out, _ = run(
+        capsys, "score", "--model", model_dir, "--data", tmp_path / "new.csv",
+        "--label-column", "label", "--out", tmp_path / "scores.csv",
+    )  # fmt: skip
+    assert status == 0 and "scored 50 rows" in out
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert list(scores.columns) == ["anomaly_score", "is_anomaly"] and len(scores) == len(frame)
+    assert np.isfinite(scores.anomaly_score).all()
+    status, out, _ = run(capsys, "export", "--model", model_dir, "--out", tmp_path / "serving")
+    assert status == 0 and (tmp_path / "serving" / "1" / "saved_model.pb").is_file()
+
+
+def test_fit_errors_name_the_problem_and_write_nothing(tmp_path, capsys):
+    write_table(tmp_path / "train.csv")
+    out = tmp_path / "model"
+    fit = ["fit", "--data", tmp_path / "train.csv", "--out", out]
+    nan = write_table(tmp_path / "nan.csv", labels=False)
+    nan.loc[3, "bytes"] = np.nan
+    nan.to_csv(tmp_path / "nan.csv", index=False)
+    all_attacks = pd.read_csv(tmp_path / "train.csv").assign(label=1)
+    all_attacks.to_csv(tmp_path / "attacks.csv", index=False)
+    cases = {
+        "does not exist": ["fit", "--data", tmp_path / "missing.csv", "--out", out],
+        "'kind' is not a column": fit + ["--label-column", "kind"],
+        "give --normal-value": fit + ["--label-column", "label"],
+        "'benign' does not occur": fit + ["--label-column", "label", "--normal-value", "benign"],
+        "normal": ["fit", "--data", tmp_path / "attacks.csv", "--label-column", "label"]
+        + ["--out", out],
+        "NaN": ["fit", "--data", tmp_path / "nan.csv", "--out", out],
+    }
+    for message, argv in cases.items():
+        status, _, err = run(capsys, *argv)
+        assert status == 2, message
+        assert err.startswith("tfp-flowad: error:") and message in err, (message, err)
+        assert not out.exists()
+
+
+def test_score_errors_name_the_problem(model_dir, tmp_path, capsys):
+    frame = write_table(tmp_path / "rows.csv", n=20).drop(columns=["rate"])
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    status, _, err = run(capsys, "score", "--model", model_dir, "--data", tmp_path / "rows.csv")
+    assert status == 2 and "rate" in err
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "detector.json").write_text("{not json")
+    status, _, err = run(capsys, "score", "--model", broken, "--data", tmp_path / "rows.csv")
+    assert status == 2 and "corrupt" in err
+    status, _, err = run(capsys, "export", "--model", tmp_path / "nowhere", "--out", tmp_path)
+    assert status == 2 and "does not exist" in err
