@@ -141,6 +141,17 @@ def test_penalty_every_k_steps_is_logged_and_trains():
     assert "val_nll" in history.history
 
 
+def test_a_non_finite_batch_leaves_the_weights_finite():
+    x = np.random.default_rng(0).standard_normal((256, 3)).astype(np.float32)
+    x[70] = 3e38  # log p overflows: the batch holding it must not poison the weights
+    flow = small_flow("maf")
+    flow.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = flow.fit(x, batch_size=64, epochs=2, shuffle=False, verbose=0)
+    assert all(np.isfinite(v.numpy()).all() for v in flow.trainable_variables)
+    assert np.isfinite(history.history["nll"]).all()
+    assert np.isfinite(flow.log_prob(x[:64]).numpy()).all()
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="jacobian_penalty"):
         FLOWS["maf"](2, jacobian_penalty=-1.0)

@@ -160,17 +160,26 @@ class Flow(keras.Model, abc.ABC):
             "loss": nll + self.jacobian_penalty * penalty,
         }
 
-    def _record(self, terms):
+    def _record(self, terms, weight=1.0):
         for name, tracker in self.trackers.items():
-            tracker.update_state(terms[name])
+            tracker.update_state(terms[name], sample_weight=weight)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def train_step(self, data):
         with tf.GradientTape() as tape:
             terms = self._loss_terms(data)
         grads = tape.gradient(terms["loss"], self.trainable_variables)
+        # A batch whose loss or gradient is not finite (a row the flow maps out of float32
+        # range) would turn every weight into NaN: its gradient is zeroed instead.
+        finite = tf.reduce_all(
+            [tf.math.is_finite(terms["loss"])]
+            + [tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None]
+        )
+        grads = [None if g is None else tf.where(finite, g, tf.zeros_like(g)) for g in grads]
         self.optimizer.apply(grads, self.trainable_variables)
-        return self._record(terms)
+        # Such a batch is left out of the logged means too.
+        terms = {k: tf.where(finite, v, tf.zeros_like(v)) for k, v in terms.items()}
+        return self._record(terms, weight=tf.cast(finite, self.compute_dtype))
 
     def test_step(self, data):
         x = data[0] if isinstance(data, tuple) else data
