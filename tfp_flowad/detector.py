@@ -251,6 +251,11 @@ class NFADetector(BaseDetector):
             shuffle=False,  # the dataset shuffles itself
             verbose=self.verbose,
         )
+        if not all(np.isfinite(w).all() for w in flow.get_weights()):
+            raise RuntimeError(
+                "the flow fit diverged (its weights are not finite); lower "
+                f"flow_learning_rate (now {self.flow_learning_rate!r}) or flow_clipnorm"
+            )
         self.flow_, self.history_["flow"] = flow, history.history
         self.fit_seconds_["flow"] = time.perf_counter() - start
 

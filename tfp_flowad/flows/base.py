@@ -169,12 +169,12 @@ class Flow(keras.Model, abc.ABC):
         with tf.GradientTape() as tape:
             terms = self._loss_terms(data)
         grads = tape.gradient(terms["loss"], self.trainable_variables)
-        # A batch whose loss or gradient is not finite (a row the flow maps out of float32
-        # range) would turn every weight into NaN: its gradient is zeroed instead.
-        finite = tf.reduce_all(
-            [tf.math.is_finite(terms["loss"])]
-            + [tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None]
-        )
+        # A batch whose loss or gradient norm is not finite (a row the flow maps out of
+        # float32 range; or gradients so large that their global norm overflows, which
+        # gradient clipping turns into NaN) would turn every weight into NaN: its gradient
+        # is zeroed instead.
+        norm = tf.linalg.global_norm([g for g in grads if g is not None])
+        finite = tf.math.is_finite(terms["loss"]) & tf.math.is_finite(norm)
         grads = [None if g is None else tf.where(finite, g, tf.zeros_like(g)) for g in grads]
         self.optimizer.apply(grads, self.trainable_variables)
         # Such a batch is left out of the logged means too.
