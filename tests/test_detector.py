@@ -174,6 +174,17 @@ def test_numpy_input_works(data):
         detector.decision_function(X[:, :3])
 
 
+def test_distilled_sampler_agrees_with_the_flow(fitted):
+    # KL(student || teacher) on the student's own samples, the quantity distillation lowers
+    samples, student_log_prob = fitted.sampler_flow_.sample_and_log_prob(4000)
+    gap = student_log_prob.numpy() - fitted.flow_.log_prob(samples).numpy()
+    assert np.all(np.isfinite(gap))
+    assert np.mean(gap) < 1.0 and np.quantile(np.abs(gap), 0.99) < 10.0, (
+        np.mean(gap),
+        np.quantile(np.abs(gap), 0.99),
+    )
+
+
 def test_classifier_trains_at_least_min_steps_on_few_rows():
     X = np.random.default_rng(2).normal(size=(600, 3)).astype("float32")
     params = {**SMALL, "classifier_epochs": 1, "classifier_min_steps": 20, "flow_epochs": 1}

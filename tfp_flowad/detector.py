@@ -58,6 +58,10 @@ class NFADetector(BaseDetector):
         penalty_every: estimate ``L_J`` every this many steps (weighted to stay unbiased).
         penalty_batch_size: base samples per ``L_J`` estimate.
         distillation_steps: steps of probability distillation.
+        distillation_clipnorm: global gradient-norm clip of distillation. The student's first
+            samples land where the teacher's ``log p`` is astronomically low, and unclipped
+            gradients from them wreck it: on KDD-99 (seed 0) the final ``KL(student ||
+            teacher)`` is 3.0 nats with the clip and 9e10 (median 325) without it.
         tail_p_value: mass of the base Gaussian's tail that surrogate anomalies come from.
         box_share: share of surrogates drawn uniformly from a box around the normal rows, as
             in the brute-force (1 + eps)-class method; the rest come from the flow's tail.
@@ -115,6 +119,7 @@ class NFADetector(BaseDetector):
         penalty_every: int = 20,
         penalty_batch_size: int = 32,
         distillation_steps: int = 200,
+        distillation_clipnorm: float = 1.0,
         tail_p_value: float = 0.05,
         box_share: float = 0.5,
         box_margin: float = 2.0,
@@ -145,6 +150,7 @@ class NFADetector(BaseDetector):
         self.penalty_every = penalty_every
         self.penalty_batch_size = penalty_batch_size
         self.distillation_steps = distillation_steps
+        self.distillation_clipnorm = distillation_clipnorm
         self.tail_p_value = tail_p_value
         self.box_share = box_share
         self.box_margin = box_margin
@@ -264,7 +270,11 @@ class NFADetector(BaseDetector):
         if self.flow in _DISTILLED_FLOWS:
             sampler_flow = self._make_flow("iaf", dim, seed, 0.0)
             distiller = Distiller(flow, sampler_flow, batch_size=self.batch_size)
-            distiller.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
+            distiller.compile(
+                optimizer=keras.optimizers.Adam(
+                    self.learning_rate, global_clipnorm=self.distillation_clipnorm
+                )
+            )
             flow.trainable = False
             history = distiller.fit(
                 distillation_steps(self.distillation_steps),
