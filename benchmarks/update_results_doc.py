@@ -21,6 +21,18 @@ PAPER = {
     "higgs": "Paper (full HIGGS, 10.5M training rows): normalising-flow 0.572 / 0.574 / 0.586 (one-class / 100 / 1000); best of the paper's table 0.572 / 0.574 / 0.586. Well-known detectors on this sample: one-class ~0.50 (IsolationForest 0.456, Deep SVDD 0.503), XGBOD 0.677 / 0.769 at 100 / 1000 known.",
     "susy": "Paper (full SUSY): normalising-flow 0.701 / 0.801 / 0.829 (one-class / 100 / 1000); best of the paper's table the same. Well-known detectors on this sample: autoencoder 0.782 one-class, XGBOD 0.833 / 0.858 at 100 / 1000 known.",
 }
+NF_ROWS = ("normalising-flow", "normalising-flow-density", "normalising-flow-classifier")
+
+
+def nf_defaults(params: dict) -> str:
+    """Which defaults an NFADetector record was fitted with, told from its hyperparameters."""
+    if "distillation_clipnorm" in params:
+        return "current defaults (commit 60e25ed: distillation clipped)"
+    if params.get("flow_layers") == 6:
+        return "defaults of commit 2819753 (6 layers, no distillation clip)"
+    return "defaults of commit 822f6c7 (4 layers, Adam 1e-3, classifier 4 epochs)"
+
+
 parts = [
     "## Benchmark tables (`tfp-flowad benchmark`)\n",
     "Protocol of BENCHMARK.md, ROC AUC mean ± std over the seeds run (a cell marked `(n=N)` has "
@@ -30,9 +42,8 @@ parts = [
     "(16k and 10k rows), so their columns stop at 1000 known anomalies. ADBench sets: at most "
     "10,000 normal training rows per task (`--max-train-rows 10000`). Baselines ran with the code "
     "of commit 7211611 (the later changes to their files only moved shared code); the "
-    "normalising-flow rows with the defaults of commit 2819753 (6 MAF layers, warm-up and "
-    "cosine learning rate, classifier step floor, weighted combined score; each record holds "
-    "its hyperparameters). Timings are on one core while another job used the other one. "
+    "normalising-flow rows with the defaults named under each data set's heading (each record "
+    "holds its hyperparameters). Timings are on one core while another job used the other one. "
     "Records, `table.md` and `auc.png` per data set are in `benchmarks/results/<data set>/`.\n",
 ]
 order = ["kdd99", "kdd99-corrected", "higgs", "susy"] + sorted(
@@ -43,6 +54,9 @@ for name in order:
     parts.append(f"### {name}\n")
     if name in PAPER:
         parts.append(PAPER[name] + "\n")
+    versions = sorted({nf_defaults(r["params"]) for r in records if r["method"] in NF_ROWS})
+    if versions:
+        parts.append(f"normalising-flow rows: {', '.join(versions)}.\n")
     parts.append(render_table(records, name) + "\n")
     if name.startswith("kdd99"):
         parts.append(
