@@ -26,10 +26,10 @@ NF_ROWS = ("normalising-flow", "normalising-flow-density", "normalising-flow-cla
 
 def nf_defaults(params: dict) -> str:
     """Which defaults an NFADetector record was fitted with, told from its hyperparameters."""
-    if "distillation_clipnorm" in params:
-        return "current defaults (commit 60e25ed: distillation clipped)"
+    if params.get("distillation_clipnorm"):
+        return "distillation clipped (`distillation_clipnorm=1`, not the default)"
     if params.get("flow_layers") == 6:
-        return "defaults of commit 2819753 (6 layers, no distillation clip)"
+        return "current defaults (6 layers, since commit 2819753)"
     return "defaults of commit 822f6c7 (4 layers, Adam 1e-3, classifier 4 epochs)"
 
 
