@@ -12,8 +12,8 @@ Scores (``score``): ``"classifier"`` is ``-logit f(x)``, ``f(x)`` the classifier
 ``"combined"`` (the default) adds the two after scaling each by its median and interquartile
 range on the normal training rows: the density covers every direction, the classifier brings in
 the known anomalies. With known anomalies, the density is weighted by how well it separates
-them from held-out normal rows (``NFADetector._score_scaling``). The classifier alone ranks attack types it never saw erratically between
-fits on KDD-99; see docs/RESULTS.md.
+them from held-out normal rows (``NFADetector._score_scaling``). The classifier alone ranks
+attack types it never saw erratically between fits on KDD-99; see docs/RESULTS.md.
 """
 
 import json
@@ -320,9 +320,9 @@ class NFADetector(BaseDetector):
         )
         self.classifier_, self.history_["classifier"] = network, history.history
         self.fit_seconds_["classifier"] = time.perf_counter() - start
-        held_out = encoder.finish(validation).numpy() if n_val else clean_normal
+        held_out = encoder.finish(validation[: 2**15]).numpy() if n_val else clean_normal[: 2**15]
         self.score_scaling_ = self._score_scaling(
-            clean_normal[: 2**15], held_out[: 2**15], encoder.finish(anomaly).numpy()
+            clean_normal[: 2**15], held_out, encoder.finish(anomaly).numpy()
         )
         self._scorer = None
 
