@@ -160,6 +160,8 @@ def test_bad_input_gets_clear_errors(fitted, data):
         fitted.decision_function(test.assign(extra=1.0))
     with pytest.raises(ValueError, match="flow must be one of"):
         NFADetector(flow="glow").fit(X, y)
+    with pytest.raises(ValueError, match="classifier_weight must be a number >= 0 or None; got -1"):
+        NFADetector(classifier_weight=-1).fit(X, y)
     with pytest.raises(RuntimeError, match="not fitted"):
         NFADetector().decision_function(test)
 
@@ -205,7 +207,32 @@ def test_density_weight_measures_separation_of_known_anomalies(fitted, data):
     assert weights["far"] > 0.8
     assert weights["alike"] < 0.3
     assert weights["none"] == 1.0
-    assert fitted._score_scaling(normal, normal, normal[:0])["classifier"][2] == 1.0
+
+
+def test_classifier_weight_defaults_to_a_quarter_without_known_anomalies(fitted, data):
+    X, y, _, _ = data
+    features = fitted.encoder_.transform(X)
+    normal, shifted = features[y == 0], features[y == 1]
+    assert fitted._score_scaling(normal, normal, normal[:0])["classifier"][2] == 0.25
+    assert fitted._score_scaling(normal, normal, shifted)["classifier"][2] == 1.0
+    fitted.classifier_weight = 0.5
+    try:
+        assert fitted._score_scaling(normal, normal, shifted)["classifier"][2] == 0.5
+    finally:
+        fitted.classifier_weight = None
+
+
+def test_combined_score_is_weighted_density_plus_softplus_of_classifier(fitted, data):
+    from tfp_flowad.detector import anomaly_score
+
+    features = fitted.encoder_.transform(data[2])
+    parts = {"flow": fitted.flow_, "classifier": fitted.classifier_}
+    density = anomaly_score(features, "density", **parts).numpy().astype(np.float64)
+    classifier = anomaly_score(features, "classifier", **parts).numpy().astype(np.float64)
+    scaling = {"density": [1.5, 2.0, 0.7], "classifier": [-0.5, 4.0, 0.25]}
+    expected = 0.7 * (density - 1.5) / 2.0 + 0.25 * np.logaddexp(0.0, (classifier + 0.5) / 4.0)
+    combined = anomaly_score(features, "combined", scaling=scaling, **parts).numpy()
+    np.testing.assert_allclose(combined, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_rows_beyond_the_flows_range_score_as_most_abnormal(fitted):
