@@ -28,8 +28,10 @@ def nf_defaults(params: dict) -> str:
     """Which defaults an NFADetector record was fitted with, told from its hyperparameters."""
     if params.get("distillation_clipnorm"):
         return "distillation clipped (`distillation_clipnorm=1`, not the default)"
+    if "classifier_weight" in params:
+        return "current defaults (softplus on the classifier's term, since commit b596b11)"
     if params.get("flow_layers") == 6:
-        return "current defaults (6 layers, since commit 2819753)"
+        return "defaults of commit 4bd97da (6 layers; classifier added with weight 1, no softplus)"
     return "defaults of commit 822f6c7 (4 layers, Adam 1e-3, classifier 4 epochs)"
 
 
@@ -54,7 +56,13 @@ for name in order:
     parts.append(f"### {name}\n")
     if name in PAPER:
         parts.append(PAPER[name] + "\n")
-    versions = sorted({nf_defaults(r["params"]) for r in records if r["method"] in NF_ROWS})
+    versions = sorted(
+        {
+            nf_defaults(r["params"])
+            for r in records
+            if r["method"] in NF_ROWS or r["method"].startswith("nf-")
+        }
+    )
     if versions:
         parts.append(f"normalising-flow rows: {', '.join(versions)}.\n")
     parts.append(render_table(records, name) + "\n")
