@@ -353,15 +353,14 @@ class NFADetector(BaseDetector):
         cannot tell them from normal rows (HIGGS signal, AUC 0.47) it only adds noise to the
         classifier and is left out.
         """
-        scaling = {}
-        for kind in ("density", "classifier"):
-            values = anomaly_score(normal, kind, self.flow_, self.classifier_).numpy()
-            low, median, high = np.quantile(values, [0.25, 0.5, 0.75])
-            scaling[kind] = [float(median), float(max(high - low, 1e-6)), 1.0]
         classifier_weight = self.classifier_weight
         if classifier_weight is None:
             classifier_weight = 1.0 if len(anomaly) > 0 else 0.25
-        scaling["classifier"][2] = float(classifier_weight)
+        scaling = {}
+        for kind, weight in (("density", 1.0), ("classifier", float(classifier_weight))):
+            values = anomaly_score(normal, kind, self.flow_, self.classifier_).numpy()
+            low, median, high = np.quantile(values, [0.25, 0.5, 0.75])
+            scaling[kind] = [float(median), float(max(high - low, 1e-6)), weight]
         if len(anomaly) > 0:
             scores = anomaly_score(
                 np.concatenate([held_out, anomaly]), "density", self.flow_, self.classifier_
@@ -532,10 +531,14 @@ def anomaly_score(features, kind: str, flow, classifier, scaling=None) -> tf.Ten
         terms["classifier"] = -classifier(features)[:, 0]
     if kind != "combined":
         return terms[kind]
-    standard = {k: (terms[k] - scaling[k][0]) / scaling[k][1] for k in terms}
-    return scaling["density"][2] * standard["density"] + scaling["classifier"][
-        2
-    ] * tf.math.softplus(standard["classifier"])
+
+    def weighted(name):
+        median, iqr, weight = scaling[name]
+        return weight, (terms[name] - median) / iqr
+
+    w_density, z_density = weighted("density")
+    w_classifier, z_classifier = weighted("classifier")
+    return w_density * z_density + w_classifier * tf.math.softplus(z_classifier)
 
 
 def _load_keras(file: Path):
