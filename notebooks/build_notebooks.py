@@ -442,7 +442,8 @@ SMALL = os.environ.get("TFP_FLOWAD_NOTEBOOK_SMALL") == "1"
 N_NORMAL_TRAIN = 5000 if SMALL else None  # normal training rows (None: all)
 N_TEST = 8000 if SMALL else None  # test rows (None: all)
 FIT_ARGS = (
-    dict(flow_layers=2, flow_epochs=1, distillation_steps=20, classifier_epochs=1, classifier_min_steps=1)
+    dict(flow_layers=2, flow_epochs=1, flow_min_steps=1, distillation_steps=20,
+         classifier_epochs=1, classifier_min_steps=1)
     if SMALL
     else {}
 )
@@ -763,7 +764,8 @@ from tfp_flowad.datasets import kdd99_tasks
 SMALL = os.environ.get("TFP_FLOWAD_NOTEBOOK_SMALL") == "1"
 N_NORMAL_TRAIN = 5000 if SMALL else None  # normal training rows (None: all)
 FIT_ARGS = (
-    dict(flow_layers=2, flow_epochs=1, distillation_steps=20, classifier_epochs=1, classifier_min_steps=1)
+    dict(flow_layers=2, flow_epochs=1, flow_min_steps=1, distillation_steps=20,
+         classifier_epochs=1, classifier_min_steps=1)
     if SMALL
     else {}
 )

@@ -14,6 +14,7 @@ SMALL = dict(
     flow_layers=2,
     flow_hidden_units=(16, 16),
     flow_epochs=2,
+    flow_min_steps=0,
     distillation_steps=30,
     classifier_hidden_units=(16,),
     classifier_epochs=15,
@@ -193,6 +194,17 @@ def test_classifier_trains_at_least_min_steps_on_few_rows():
     detector = NFADetector(**params).fit(X)
     steps_per_epoch = int(np.ceil(540 / 128))  # 10 % of the rows are held out
     assert len(detector.history_["classifier"]["loss"]) == int(np.ceil(20 / steps_per_epoch))
+
+
+def test_flow_trains_at_least_min_steps_within_its_epochs():
+    X = np.random.default_rng(3).normal(size=(600, 3)).astype("float32")
+    params = {**SMALL, "flow_epochs": 2, "flow_min_steps": 30, "classifier_epochs": 1}
+    detector = NFADetector(**params).fit(X)
+    # 540 rows (10 % held out) in batches of 128: 2 epochs of one pass would be 10 steps, so
+    # each epoch makes ceil(30 * 128 / (2 * 540)) = 4 passes, ceil(4 * 540 / 128) = 17 steps.
+    epochs = len(detector.history_["flow"]["loss"])
+    assert epochs <= 2
+    assert int(detector.flow_.optimizer.iterations) == epochs * 17
 
 
 def test_density_weight_measures_separation_of_known_anomalies(fitted, data):

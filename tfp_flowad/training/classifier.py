@@ -123,10 +123,11 @@ def make_classifier_dataset(
     batch_size: int = 512,
     seed: int | None = None,
     transform=None,
+    passes: int = 1,
 ) -> tf.data.Dataset:
     """Batches of ``{"normal": ..., "anomaly": ...}`` for ``OnePlusEpsTrainer.fit``.
 
-    One pass over the normal rows is an epoch; the (few) known anomalies are reshuffled and
+    ``passes`` passes over the normal rows are an epoch; the (few) known anomalies are reshuffled and
     repeated so that every step sees ``min(batch_size, n_anomalies)`` of them.
 
     Args:
@@ -136,11 +137,12 @@ def make_classifier_dataset(
         seed: shuffle seed (and the seed of ``transform``'s stateless seeds).
         transform: optional ``transform(batch, stateless_seed) -> batch`` applied to every batch
             (e.g. dequantisation noise and scaling).
+        passes: passes over the normal rows per epoch, each in a fresh order.
     """
     normals = tf.data.Dataset.from_tensor_slices(normal).shuffle(
         len(normal), seed=seed, reshuffle_each_iteration=True
     )
-    parts = {"normal": normals.batch(batch_size)}
+    parts = {"normal": normals.repeat(passes).batch(batch_size)}
     if anomaly is not None and len(anomaly) > 0:
         parts["anomaly"] = (
             tf.data.Dataset.from_tensor_slices(anomaly)
