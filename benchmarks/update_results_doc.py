@@ -28,8 +28,10 @@ def nf_defaults(params: dict) -> str:
     """Which defaults an NFADetector record was fitted with, told from its hyperparameters."""
     if params.get("distillation_clipnorm"):
         return "distillation clipped (`distillation_clipnorm=1`, not the default)"
+    if "flow_min_steps" in params:
+        return "current defaults (the flow trains at least 300 steps, since commit 828420d)"
     if "classifier_weight" in params:
-        return "current defaults (softplus on the classifier's term, since commit b596b11)"
+        return "defaults of commit 2ac8785 (softplus rule; no flow step floor)"
     if params.get("flow_layers") == 6:
         return "defaults of commit 4bd97da (6 layers; classifier added with weight 1, no softplus)"
     return "defaults of commit 822f6c7 (4 layers, Adam 1e-3, classifier 4 epochs)"
