@@ -127,8 +127,8 @@ def make_classifier_dataset(
 ) -> tf.data.Dataset:
     """Batches of ``{"normal": ..., "anomaly": ...}`` for ``OnePlusEpsTrainer.fit``.
 
-    ``passes`` passes over the normal rows are an epoch; the (few) known anomalies are reshuffled and
-    repeated so that every step sees ``min(batch_size, n_anomalies)`` of them.
+    ``passes`` passes over the normal rows are an epoch; the (few) known anomalies are
+    reshuffled and repeated so that every step sees ``min(batch_size, n_anomalies)`` of them.
 
     Args:
         normal: ``[n+, D]`` normal rows.
