@@ -141,20 +141,17 @@ def test_penalty_every_k_steps_is_logged_and_trains():
     assert "val_nll" in history.history
 
 
-def test_validation_loss_is_mean_nll_plus_one_penalty_estimate_per_pass():
+def test_validation_reports_the_mean_nll_and_draws_nothing():
     x = np.random.default_rng(1).standard_normal((320, 3)).astype(np.float32)
     flow = small_flow("maf", jacobian_penalty=0.5, penalty_batch_size=16)
     perturb_weights(flow)
     flow.compile(optimizer=keras.optimizers.Adam(1e-3))
+    state = flow.seed_generator.state.numpy().copy()
     logs = flow.evaluate(x, batch_size=64, verbose=0, return_dict=True)
     batch_nll = [-flow.log_prob(x[i : i + 64]).numpy().mean() for i in range(0, 320, 64)]
+    assert set(logs) == {"nll"}
     np.testing.assert_allclose(logs["nll"], np.mean(batch_nll), rtol=1e-5)
-    assert logs["jacobian_penalty"] > 0
-    np.testing.assert_allclose(
-        logs["loss"], logs["nll"] + 0.5 * logs["jacobian_penalty"], rtol=1e-5
-    )
-    again = flow.evaluate(x, batch_size=64, verbose=0, return_dict=True)
-    assert again["jacobian_penalty"] != logs["jacobian_penalty"]  # a fresh draw per pass
+    np.testing.assert_array_equal(flow.seed_generator.state.numpy(), state)
 
 
 def test_a_non_finite_batch_leaves_the_weights_finite():

@@ -123,6 +123,27 @@ def test_one_plus_eps_trainer_gradients_reach_every_classifier_weight():
         assert grad is not None and np.any(grad.numpy() != 0)
 
 
+def test_compile_builds_each_optimizer_over_the_weights_its_step_updates():
+    teacher, student = (
+        MAF(3, num_layers=2, hidden_units=(8,)),
+        IAF(3, num_layers=2, hidden_units=(8,)),
+    )
+    network = make_mlp(3, (8,))
+    models = {
+        "flow": (teacher, teacher.trainable_variables),
+        "distiller": (Distiller(teacher, student), student.trainable_variables),
+        "trainer": (
+            OnePlusEpsTrainer(network, UniformBoxSampler([-1] * 3, [1] * 3)),
+            network.trainable_variables,
+        ),
+    }
+    for name, (model, updated) in models.items():
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        assert model.optimizer.built, name
+        tracked = {id(v) for v in model.optimizer._trainable_variables}
+        assert tracked == {id(v) for v in updated}, name
+
+
 def test_trainer_rejects_bad_hyperparameters():
     with pytest.raises(ValueError, match="eps"):
         OnePlusEpsTrainer(make_mlp(2), UniformBoxSampler([0], [1]), eps=1.5)

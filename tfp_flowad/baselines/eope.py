@@ -519,7 +519,7 @@ class EnergyOnePlusEpsTrainer(OnePlusEpsTrainer):
         surrogate, log_normaliser, info = self.draw()
         with tf.GradientTape() as tape:
             terms = self.energy_terms(data, surrogate, log_normaliser, training=True)
-        variables = self.network.trainable_variables
+        variables = self.trained_variables
         self.optimizer.apply(tape.gradient(terms["loss"], variables), variables)
         info.update(self.sampler.update(self.logit))
         return self._record({**terms, **info})

@@ -9,12 +9,13 @@ import keras
 import tensorflow as tf
 
 from tfp_flowad.losses import one_plus_eps_loss
+from tfp_flowad.training.base import StepModel
 
 __all__ = ["OnePlusEpsTrainer", "make_classifier_dataset"]
 
 
 @keras.saving.register_keras_serializable(package="tfp_flowad")
-class OnePlusEpsTrainer(keras.Model):
+class OnePlusEpsTrainer(StepModel):
     """Minimises ``1/2 (L+ + gamma * L- + (1 - eps) * L0)``, eq. (6), with fresh surrogates.
 
     Fit it on a dataset of dicts ``{"normal": [b, D], "anomaly": [b-, D]}`` (the ``anomaly`` key
@@ -87,10 +88,14 @@ class OnePlusEpsTrainer(keras.Model):
             tracker.update_state(terms[name])
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
+    @property
+    def trained_variables(self) -> list:
+        return self.network.trainable_variables
+
     def train_step(self, data):
         with tf.GradientTape() as tape:
             terms = self._loss_terms(data, training=True)
-        variables = self.network.trainable_variables
+        variables = self.trained_variables
         grads = tape.gradient(terms["loss"], variables)
         self.optimizer.apply(grads, variables)
         return self._record(terms)

@@ -4,12 +4,13 @@ import keras
 import tensorflow as tf
 
 from tfp_flowad.losses import distillation_kl
+from tfp_flowad.training.base import StepModel
 
 __all__ = ["Distiller", "distillation_steps"]
 
 
 @keras.saving.register_keras_serializable(package="tfp_flowad")
-class Distiller(keras.Model):
+class Distiller(StepModel):
     """Fits a student flow to a frozen teacher: ``min KL(P_S || P_T)``, eq. (34).
 
     Each step draws ``x_i = f_S(z_i)`` from the student with ``log P_S(x_i)`` (one fast pass of
@@ -43,8 +44,12 @@ class Distiller(keras.Model):
         x, student_log_prob = self.student.sample_and_log_prob(self.batch_size)
         return distillation_kl(student_log_prob, self.teacher.log_prob(x))
 
+    @property
+    def trained_variables(self) -> list:
+        return self.student.trainable_variables
+
     def train_step(self, data):
-        variables = self.student.trainable_variables
+        variables = self.trained_variables
         with tf.GradientTape() as tape:
             kl = self._kl()
         self.optimizer.apply(tape.gradient(kl, variables), variables)
