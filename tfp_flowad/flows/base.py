@@ -180,7 +180,7 @@ class Flow(StepModel, abc.ABC):
     def train_step(self, data):
         """One step on ``nll + lambda * L_J``; the two gradients are taken apart and summed."""
         x = data[0] if isinstance(data, tuple) else data
-        variables = self.trainable_variables
+        variables = self.trained_variables
         with tf.GradientTape() as tape:
             nll = negative_log_likelihood(self.log_prob(x))
         grads = tape.gradient(nll, variables)
