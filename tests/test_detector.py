@@ -89,6 +89,25 @@ def test_classifier_score_is_the_papers_output(fitted, data):
         fitted.score = "density"
 
 
+def test_each_score_flags_the_contamination_share_with_its_own_threshold(fitted, data, tmp_path):
+    X = data[0]
+    original = fitted.score
+    try:
+        for kind in ("combined", "density", "classifier"):
+            fitted.score = kind
+            assert fitted.threshold_ == fitted.thresholds_[kind]
+            assert fitted.predict(X).mean() == pytest.approx(fitted.contamination, abs=0.003)
+        assert len(set(fitted.thresholds_.values())) == 3
+        loaded = NFADetector.load(fitted.save(tmp_path / "model"))
+        assert loaded.score == "classifier" and loaded.threshold_ == fitted.threshold_
+        loaded.score = "density"
+        assert loaded.threshold_ == fitted.thresholds_["density"]
+        with pytest.raises(ValueError, match="score must be one of"):
+            fitted.score = "likelihood"
+    finally:
+        fitted.score = original
+
+
 def test_same_seed_gives_same_scores(data):
     X, y, test, _ = data
     first = NFADetector(**SMALL).fit(X, y).decision_function(test)

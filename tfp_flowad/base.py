@@ -16,7 +16,7 @@ import pandas as pd
 from tfp_flowad.preprocessing import TabularEncoder, as_frame
 from tfp_flowad.validation import check_labels, check_min_normal_rows
 
-__all__ = ["BaseDetector", "scale_training_lengths"]
+__all__ = ["BaseDetector", "scale_training_lengths", "training_threshold"]
 
 #: constructor arguments that set a training length besides those ending in ``epochs``.
 _LENGTH_PARAMS = ("distillation_steps", "flow_min_steps", "classifier_min_steps")
@@ -36,6 +36,11 @@ def scale_training_lengths(detector: "BaseDetector", scale: float) -> "BaseDetec
         if (name.endswith("epochs") or name in _LENGTH_PARAMS) and isinstance(value, int)
     }
     return type(detector)(**{**params, **scaled})
+
+
+def training_threshold(training_scores: np.ndarray, contamination: float) -> float:
+    """The score above which ``predict`` says 1: the ``1 - contamination`` quantile."""
+    return float(np.quantile(training_scores, 1.0 - contamination))
 
 
 class BaseDetector:
@@ -88,9 +93,16 @@ class BaseDetector:
         self.feature_names_in_ = list(self.encoder_.input_columns)
         self.n_features_in_ = len(self.feature_names_in_)
         self._fit_rows(frame, y)
-        self.decision_scores_ = self._score_rows(frame)
-        self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.contamination))
+        self._set_training_scores(frame)
         return self
+
+    def _set_training_scores(self, frame: pd.DataFrame) -> None:
+        """Sets ``decision_scores_`` (the training rows' scores) and ``threshold_``.
+
+        ``threshold_`` is their ``1 - contamination`` quantile.
+        """
+        self.decision_scores_ = self._score_rows(frame)
+        self.threshold_ = training_threshold(self.decision_scores_, self.contamination)
 
     def decision_function(self, X) -> np.ndarray:
         """Anomaly scores of ``X``, ``[n_rows]``, higher = more abnormal."""

@@ -33,7 +33,7 @@ import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
 from tfp_flowad import __version__
-from tfp_flowad.base import BaseDetector
+from tfp_flowad.base import BaseDetector, training_threshold
 from tfp_flowad.flows import FLOWS
 from tfp_flowad.nn.mlp import make_mlp
 from tfp_flowad.preprocessing import TabularEncoder
@@ -93,7 +93,8 @@ class NFADetector(BaseDetector):
         eps: the surrogate term of eq. (6) is weighted ``1 - eps``.
         score: what ``decision_function`` and the export return: ``"combined"``,
             ``"density"`` or ``"classifier"`` (see the module docstring). Everything is fitted
-            either way; the attribute may be changed after ``fit``.
+            either way; the attribute may be changed after ``fit``, and ``threshold_``
+            follows it.
         classifier_weight: weight of the classifier's term in the combined score. ``None``:
             1 with known anomalies, 0.25 without. Trained on normal rows and surrogates
             alone, the classifier is a weaker detector than the density it was drawn from
@@ -116,7 +117,10 @@ class NFADetector(BaseDetector):
         flow_: the fitted flow; ``sampler_flow_``: the flow that samples surrogates (the IAF).
         classifier_: the Keras classifier network (logits of ``P(C+ | x)``).
         history_: Keras histories per stage; ``fit_seconds_``: wall seconds per stage.
-        threshold_: score above which ``predict`` says 1.
+        threshold_: score above which ``predict`` says 1 (the ``1 - contamination`` quantile
+            of the training rows' scores); ``thresholds_``: the same for every score kind.
+        training_scores_: the training rows' scores of every kind; ``decision_scores_``: those
+            of ``score``.
 
     Examples:
         >>> detector = NFADetector(random_state=0).fit(X_train, y_train)  # doctest: +SKIP
@@ -353,7 +357,7 @@ class NFADetector(BaseDetector):
         self.score_scaling_ = self._score_scaling(
             clean_normal[: 2**15], held_out, encoder.finish(anomaly).numpy()
         )
-        self._scorer = None
+        self._scorers = {}
 
     def _score_scaling(
         self, normal: np.ndarray, held_out: np.ndarray, anomaly: np.ndarray
@@ -386,39 +390,68 @@ class NFADetector(BaseDetector):
         return scaling
 
     # ---------------------------------------------------------------------------- score
-    def _scoring_parts(self) -> dict:
-        """Keyword arguments of ``anomaly_score`` for the current ``score``."""
-        _check_score(self.score)
-        return {
-            "kind": self.score,
-            "flow": self.flow_,
-            "classifier": self.classifier_,
-            "scaling": self.score_scaling_,
-        }
+    @property
+    def score(self) -> str:
+        """What ``decision_function``, ``predict`` and the export use (see ``__init__``).
 
-    def _score_function(self):
-        """A ``tf.function`` from raw column tensors to anomaly scores."""
-        if getattr(self, "_scorer", None) is None or self._scorer[0] != self.score:
-            encoder, parts = self.encoder_, self._scoring_parts()
+        It may change after ``fit``: on a fitted detector, setting it also switches
+        ``threshold_`` (and ``decision_scores_``) to that score's own, so ``predict`` keeps
+        flagging the ``contamination`` share of the training rows.
+        """
+        return self._score_kind
+
+    @score.setter
+    def score(self, kind: str) -> None:
+        if hasattr(self, "thresholds_"):
+            _check_score(kind)
+            if kind not in self.thresholds_:
+                raise ValueError(
+                    f"score {kind!r} has no threshold in this detector (saved by an older "
+                    "version); fit it again to use that score"
+                )
+            self.threshold_ = self.thresholds_[kind]
+            if hasattr(self, "training_scores_"):
+                self.decision_scores_ = self.training_scores_[kind]
+        self._score_kind = kind
+
+    def _set_training_scores(self, frame: pd.DataFrame) -> None:
+        """Training-row scores and thresholds of every score kind, so ``score`` can change."""
+        self.training_scores_ = {kind: self._score_rows(frame, kind) for kind in SCORES}
+        self.thresholds_ = {
+            kind: training_threshold(scores, self.contamination)
+            for kind, scores in self.training_scores_.items()
+        }
+        self.score = self.score  # sets threshold_ and decision_scores_
+
+    def _score_function(self, kind: str | None = None):
+        """A ``tf.function`` from raw column tensors to anomaly scores of ``kind``.
+
+        ``kind`` defaults to ``score``; one function per kind is traced and kept.
+        """
+        kind = self.score if kind is None else kind
+        _check_score(kind)
+        if kind not in self._scorers:
+            encoder = self.encoder_
+            parts = dict(
+                kind=kind, flow=self.flow_, classifier=self.classifier_, scaling=self.score_scaling_
+            )
 
             @tf.function(input_signature=[encoder.input_signature()], autograph=False)
             def score(inputs):
                 return anomaly_score(encoder(inputs), **parts)
 
-            self._scorer = (self.score, score)
-        return self._scorer[1]
+            self._scorers[kind] = score
+        return self._scorers[kind]
 
-    def _score_rows(self, frame: pd.DataFrame, batch_size: int = 65536) -> np.ndarray:
-        score = self._score_function()
+    def _score_rows(
+        self, frame: pd.DataFrame, kind: str | None = None, batch_size: int = 65536
+    ) -> np.ndarray:
+        score = self._score_function(kind)
         parts = []
         for start in range(0, len(frame), batch_size):
             tensors = self.encoder_.to_tensors(frame.iloc[start : start + batch_size])
             parts.append(score(tensors).numpy())
         return np.concatenate(parts).astype(np.float64)
-
-    def _score(self, X: np.ndarray) -> np.ndarray:
-        """Anomaly scores of encoded features ``X``."""
-        return anomaly_score(X, **self._scoring_parts()).numpy()
 
     def predict_proba(self, X) -> np.ndarray:
         """``[n, 2]``: ``[f(x), 1 - f(x)]``, the classifier's ``P(normal | x)`` and its complement."""
@@ -456,6 +489,7 @@ class NFADetector(BaseDetector):
                 "params": _jsonable(self.get_params()),
                 "encoder": self.encoder_.get_config(),
                 "threshold": self.threshold_,
+                "thresholds": self.thresholds_,
                 "score_scaling": self.score_scaling_,
                 "decision_scores_quantiles": np.quantile(
                     self.decision_scores_, [0.0, 0.5, 0.99, 1.0]
@@ -492,7 +526,11 @@ class NFADetector(BaseDetector):
                 raise ValueError(f"unexpected format {manifest.get('format')!r}")
             detector = cls(**manifest["params"])
             detector.encoder_ = TabularEncoder.from_config(manifest["encoder"])
-            detector.threshold_ = float(manifest["threshold"])
+            # Saved by an older version: only the threshold of the score it was saved with.
+            detector.thresholds_ = manifest.get("thresholds") or {
+                detector.score: float(manifest["threshold"])
+            }
+            detector.score = detector.score  # sets threshold_
             detector.score_scaling_ = manifest["score_scaling"]
             detector.fit_seconds_ = manifest.get("fit_seconds", {})
             detector.history_ = manifest.get("history", {})
@@ -508,7 +546,7 @@ class NFADetector(BaseDetector):
         detector.sampler_flow_ = (
             _load_keras(sampler_path) if sampler_path.exists() else (detector.flow_)
         )
-        detector._scorer = None
+        detector._scorers = {}
         return detector
 
     def export_saved_model(self, path, version: int | None = None) -> Path:
