@@ -60,6 +60,31 @@ def test_fit_score_export(model_dir, tmp_path, capsys):
     assert status == 0 and (tmp_path / "serving" / "1" / "saved_model.pb").is_file()
 
 
+def test_score_and_export_with_another_score(model_dir, tmp_path, capsys):
+    import tensorflow as tf
+
+    from tfp_flowad import NFADetector
+
+    frame = write_table(tmp_path / "new.csv", n=50, seed=2, labels=False)
+    argv = ["--model", model_dir, "--score", "classifier"]
+    status, _, _ = run(
+        capsys, "score", *argv, "--data", tmp_path / "new.csv", "--out", tmp_path / "s.csv"
+    )
+    assert status == 0
+    detector = NFADetector.load(model_dir)
+    detector.score = "classifier"
+    expected = detector.decision_function(frame)
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "s.csv").anomaly_score, expected, atol=1e-5)
+    status, _, _ = run(capsys, "export", *argv, "--out", tmp_path / "serving")
+    serve = tf.saved_model.load(str(tmp_path / "serving" / "1")).signatures["serving_default"]
+    served = serve(**detector.encoder_.to_tensors(frame))
+    np.testing.assert_allclose(served["anomaly_score"].numpy(), expected, atol=1e-5)
+    np.testing.assert_array_equal(served["is_anomaly"].numpy(), expected > detector.threshold_)
+    with pytest.raises(SystemExit) as exit_info:  # argparse rejects an unknown choice
+        main(["export", "--model", str(model_dir), "--out", str(tmp_path / "x"), "--score", "no"])
+    assert exit_info.value.code == 2 and "--score" in capsys.readouterr().err
+
+
 def test_fit_errors_name_the_problem_and_write_nothing(tmp_path, capsys):
     write_table(tmp_path / "train.csv")
     out = tmp_path / "model"
