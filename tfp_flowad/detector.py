@@ -41,7 +41,7 @@ from tfp_flowad.sampling import MixtureSampler, TailSampler, UniformBoxSampler
 from tfp_flowad.training.classifier import OnePlusEpsTrainer, make_classifier_dataset
 from tfp_flowad.training.distillation import Distiller, distillation_steps
 
-__all__ = ["NFADetector", "anomaly_score"]
+__all__ = ["NFADetector", "anomaly_score", "score_terms"]
 
 #: flows that sample slowly and are distilled into an IAF before tail sampling.
 _DISTILLED_FLOWS = {"maf"}
@@ -416,42 +416,48 @@ class NFADetector(BaseDetector):
 
     def _set_training_scores(self, frame: pd.DataFrame) -> None:
         """Training-row scores and thresholds of every score kind, so ``score`` can change."""
-        self.training_scores_ = {kind: self._score_rows(frame, kind) for kind in SCORES}
+        self.training_scores_ = self._score_rows(frame, SCORES)
         self.thresholds_ = {
             kind: training_threshold(scores, self.contamination)
             for kind, scores in self.training_scores_.items()
         }
         self.score = self.score  # sets threshold_ and decision_scores_
 
-    def _score_function(self, kind: str | None = None):
+    def _score_function(self, kind: str | tuple[str, ...] | None = None):
         """A ``tf.function`` from raw column tensors to anomaly scores of ``kind``.
 
-        ``kind`` defaults to ``score``; one function per kind is traced and kept.
+        ``kind``: a score kind (default: ``score``), or ``SCORES`` for a dict of every kind
+        from one pass. One function per ``kind`` is traced and kept.
         """
-        kind = self.score if kind is None else kind
-        _check_score(kind)
-        if kind not in self._scorers:
+        key = self.score if kind is None else kind
+        if key not in self._scorers:
+            kinds = key if key == SCORES else (key,)
+            for name in kinds:
+                _check_score(name)
             encoder = self.encoder_
-            parts = dict(
-                kind=kind, flow=self.flow_, classifier=self.classifier_, scaling=self.score_scaling_
-            )
+            parts = dict(flow=self.flow_, classifier=self.classifier_, scaling=self.score_scaling_)
 
             @tf.function(input_signature=[encoder.input_signature()], autograph=False)
             def score(inputs):
-                return anomaly_score(encoder(inputs), **parts)
+                terms = score_terms(encoder(inputs), kinds, **parts)
+                return terms if key == SCORES else terms[key]
 
-            self._scorers[kind] = score
-        return self._scorers[kind]
+            self._scorers[key] = score
+        return self._scorers[key]
 
     def _score_rows(
-        self, frame: pd.DataFrame, kind: str | None = None, batch_size: int = 65536
-    ) -> np.ndarray:
+        self, frame: pd.DataFrame, kind: str | tuple[str, ...] | None = None, batch_size=65536
+    ):
+        """Scores of ``frame``'s rows by ``_score_function(kind)``, as float64 numpy arrays."""
         score = self._score_function(kind)
-        parts = []
-        for start in range(0, len(frame), batch_size):
-            tensors = self.encoder_.to_tensors(frame.iloc[start : start + batch_size])
-            parts.append(score(tensors).numpy())
-        return np.concatenate(parts).astype(np.float64)
+        parts = [
+            score(self.encoder_.to_tensors(frame.iloc[start : start + batch_size]))
+            for start in range(0, len(frame), batch_size)
+        ]
+        return keras.tree.map_structure(
+            lambda *batches: np.concatenate([b.numpy() for b in batches]).astype(np.float64),
+            *parts,
+        )
 
     def predict_proba(self, X) -> np.ndarray:
         """``[n, 2]``: ``[f(x), 1 - f(x)]``, the classifier's ``P(normal | x)`` and its complement."""
@@ -575,23 +581,31 @@ def anomaly_score(features, kind: str, flow, classifier, scaling=None) -> tf.Ten
     bounds how far the classifier can pull a row towards "normal" (to ``-w_c log 2``), so a
     region the classifier wrongly extrapolates as normal keeps the density's verdict.
     """
+    return score_terms(features, (kind,), flow, classifier, scaling)[kind]
+
+
+def score_terms(features, kinds, flow, classifier, scaling=None) -> dict[str, tf.Tensor]:
+    """``{kind: anomaly_score(features, kind, ...)}`` for each of ``kinds``, in one pass.
+
+    The flow and the classifier each run once, and only if one of ``kinds`` needs them.
+    """
     terms = {}
-    if kind in ("density", "combined"):
+    if {"density", "combined"} & set(kinds):
         density = -flow.log_prob(features)
         # A row so far off that the flow's inverse overflows is as abnormal as it gets.
         terms["density"] = tf.where(tf.math.is_finite(density), density, _OVERFLOW_SCORE)
-    if kind in ("classifier", "combined"):
+    if {"classifier", "combined"} & set(kinds):
         terms["classifier"] = -classifier(features)[:, 0]
-    if kind != "combined":
-        return terms[kind]
+    if "combined" in kinds:
 
-    def weighted(name):
-        median, iqr, weight = scaling[name]
-        return weight, (terms[name] - median) / iqr
+        def weighted(name):
+            median, iqr, weight = scaling[name]
+            return weight, (terms[name] - median) / iqr
 
-    w_density, z_density = weighted("density")
-    w_classifier, z_classifier = weighted("classifier")
-    return w_density * z_density + w_classifier * tf.math.softplus(z_classifier)
+        w_density, z_density = weighted("density")
+        w_classifier, z_classifier = weighted("classifier")
+        terms["combined"] = w_density * z_density + w_classifier * tf.math.softplus(z_classifier)
+    return {kind: terms[kind] for kind in kinds}
 
 
 def _load_keras(file: Path):
