@@ -605,14 +605,14 @@ What the curves of the run shown say (single fits; the numbers move between seed
   known anomalies. About nine test attacks in ten here are `neptune`, which lie where neither
   fell, and there the classifier extrapolates as it likes: in some fits it calls most of them
   normal, with or without known attacks, and its AUC can fall below 0.5. Over the five seeds of
-  `docs/RESULTS.md` its AUC on KDD-99 is 0.957 ± 0.066 one-class and 0.717 ± 0.345 with two
-  known classes, against 0.997 and 0.996 for the density.
+  `docs/RESULTS.md` its AUC on KDD-99 is 0.989 ± 0.006 one-class and 0.761 ± 0.316 with two
+  known classes, against 0.996 and 0.996 for the density.
 * **`combined`** (the default) is `w_d z_density + w_c softplus(z_classifier)` on scores
   standardised on the normal training rows. The softplus lets the classifier raise a row's
   score but hardly lower it, so where it wrongly calls an attack type normal the density still
   decides; `w_c` is 0.25 one-class and 1 with known anomalies. Over those five seeds it is
-  0.997 one-class and 0.995 with two known classes (one seed, whose classifier inverts, at
-  0.987; the other four at 0.996-0.997).
+  0.997 one-class and 0.994 with two known classes (one seed, whose classifier inverts, at
+  0.984; the other four at 0.996-0.998).
 """),
     md(r"""
 ## Choosing a threshold
