@@ -532,7 +532,7 @@ class NFADetector(BaseDetector):
                 raise ValueError(f"unexpected format {manifest.get('format')!r}")
             detector = cls(**manifest["params"])
             detector.encoder_ = TabularEncoder.from_config(manifest["encoder"])
-            # Saved by an older version: only the threshold of the score it was saved with.
+            # A directory saved before per-score thresholds holds its own score's only.
             detector.thresholds_ = manifest.get("thresholds") or {
                 detector.score: float(manifest["threshold"])
             }
