@@ -122,3 +122,10 @@ def test_score_errors_name_the_problem(model_dir, tmp_path, capsys):
     assert status == 2 and "corrupt" in err
     status, _, err = run(capsys, "export", "--model", tmp_path / "nowhere", "--out", tmp_path)
     assert status == 2 and "does not exist" in err
+
+
+def test_demo_fits_both_tasks_and_exports(tmp_path, capsys):
+    status, out, _ = run(capsys, "demo", "--epochs-scale", "0.02", "--out", tmp_path / "served")
+    assert status == 0
+    assert "one-class: ROC AUC" in out and "k=1: ROC AUC" in out and "scoring" in out
+    assert (tmp_path / "served" / "1" / "saved_model.pb").is_file()
