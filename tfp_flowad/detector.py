@@ -228,6 +228,32 @@ class NFADetector(BaseDetector):
         return keras.optimizers.Adam(schedule, global_clipnorm=self.flow_clipnorm)
 
     def _fit_rows(self, frame: pd.DataFrame, y: np.ndarray) -> None:
+        """Algorithm 1: the flow (step 1), the sampler (step 2), the classifier (steps 3-4)."""
+        self._check_parameters()
+        seed = self.random_state
+        if seed is not None:
+            keras.utils.set_random_seed(seed)
+        raw = self.encoder_.raw_matrix(frame)
+        rng = np.random.default_rng(seed)
+        normal = raw[y == 0][rng.permutation(int((y == 0).sum()))]
+        anomaly = raw[y == 1]
+        n_val = int(len(normal) * self.validation_fraction)
+        validation, normal = normal[:n_val], normal[n_val:]
+        self.history_, self.fit_seconds_ = {}, {}
+        self.flow_ = self._timed("flow", self._fit_flow, normal, validation, seed)
+        self.sampler_flow_ = self._timed("distillation", self._sampler_flow, self.flow_, seed)
+        self.classifier_ = self._timed(
+            "classifier", self._fit_classifier, normal, anomaly, self.sampler_flow_, seed
+        )
+        encoder = self.encoder_
+        clean_normal = encoder.finish(normal[: 2**15]).numpy()
+        held_out = encoder.finish(validation[: 2**15]).numpy() if n_val else clean_normal
+        self.score_scaling_ = self._score_scaling(
+            clean_normal, held_out, encoder.finish(anomaly).numpy()
+        )
+        self._scorers = {}
+
+    def _check_parameters(self) -> None:
         if self.flow == "iaf" or self.flow not in FLOWS:
             raise ValueError(
                 f"flow must be one of ['maf', 'planar', 'radial', 'realnvp']; got {self.flow!r}"
@@ -244,35 +270,35 @@ class NFADetector(BaseDetector):
             isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight >= 0
         ):
             raise ValueError(f"classifier_weight must be a number >= 0 or None; got {weight!r}")
-        seed = self.random_state
-        if seed is not None:
-            keras.utils.set_random_seed(seed)
-        raw = self.encoder_.raw_matrix(frame)
-        rng = np.random.default_rng(seed)
-        normal = raw[y == 0][rng.permutation(int((y == 0).sum()))]
-        anomaly = raw[y == 1]
-        n_val = int(len(normal) * self.validation_fraction)
-        validation, normal = normal[:n_val], normal[n_val:]
-        dim = self.encoder_.output_dim
+
+    def _timed(self, stage: str, fit_stage, *args):
+        """``fit_stage(*args)``, its wall seconds recorded in ``fit_seconds_[stage]``."""
+        start = time.perf_counter()
+        result = fit_stage(*args)
+        self.fit_seconds_[stage] = time.perf_counter() - start
+        return result
+
+    def _fit_flow(self, normal: np.ndarray, validation: np.ndarray, seed: int | None):
+        """Step 1: the flow fitted to the raw normal rows by eq. (41), with dequantisation noise,
+        at least ``flow_min_steps`` steps and early stopping on the held-out NLL."""
         encoder = self.encoder_
 
         def noisy(batch, stateless_seed):
             return encoder.finish(encoder.dequantise(batch, tf.cast(stateless_seed, tf.int32)))
-
-        # Batches run across pass boundaries, so an epoch of p passes is ceil(p n / B) steps.
-        passes_per_epoch = max(
-            1,
-            math.ceil(self.flow_min_steps * self.batch_size / (self.flow_epochs * len(normal))),
-        )
-        flow_steps_per_epoch = math.ceil(passes_per_epoch * len(normal) / self.batch_size)
 
         def flow_data(rows, passes=1):
             return make_classifier_dataset(
                 rows, None, self.batch_size, seed, transform=noisy, passes=passes
             ).map(lambda batch: batch["normal"])
 
+        # Batches run across pass boundaries, so an epoch of p passes is ceil(p n / B) steps.
+        passes_per_epoch = max(
+            1,
+            math.ceil(self.flow_min_steps * self.batch_size / (self.flow_epochs * len(normal))),
+        )
+        steps_per_epoch = math.ceil(passes_per_epoch * len(normal) / self.batch_size)
         callbacks = []
-        if n_val > 0:
+        if len(validation):
             callbacks = [
                 keras.callbacks.EarlyStopping(
                     monitor="val_nll",
@@ -281,14 +307,11 @@ class NFADetector(BaseDetector):
                     restore_best_weights=True,
                 )
             ]
-        self.history_, self.fit_seconds_ = {}, {}
-
-        start = time.perf_counter()
-        flow = self._make_flow(self.flow, dim, seed, self.jacobian_penalty)
-        flow.compile(optimizer=self._flow_optimizer(flow_steps_per_epoch * self.flow_epochs))
+        flow = self._make_flow(self.flow, self.encoder_.output_dim, seed, self.jacobian_penalty)
+        flow.compile(optimizer=self._flow_optimizer(steps_per_epoch * self.flow_epochs))
         history = flow.fit(
             flow_data(normal, passes_per_epoch),
-            validation_data=flow_data(validation) if n_val else None,
+            validation_data=flow_data(validation) if len(validation) else None,
             epochs=self.flow_epochs,
             callbacks=callbacks,
             shuffle=False,  # the dataset shuffles itself
@@ -299,38 +322,45 @@ class NFADetector(BaseDetector):
                 "the flow fit diverged (its weights are not finite); lower "
                 f"flow_learning_rate (now {self.flow_learning_rate!r}) or flow_clipnorm"
             )
-        self.flow_, self.history_["flow"] = flow, history.history
-        self.fit_seconds_["flow"] = time.perf_counter() - start
+        self.history_["flow"] = history.history
+        return flow
 
-        start = time.perf_counter()
-        sampler_flow = flow
-        if self.flow in _DISTILLED_FLOWS:
-            sampler_flow = self._make_flow("iaf", dim, seed, 0.0)
-            distiller = Distiller(flow, sampler_flow, batch_size=self.batch_size)
-            distiller.compile(
-                optimizer=keras.optimizers.Adam(
-                    self.learning_rate, global_clipnorm=self.distillation_clipnorm
-                )
+    def _sampler_flow(self, flow, seed: int | None):
+        """Step 2: the flow that draws tail surrogates: an IAF student distilled from a MAF
+        teacher by eq. (34), else the fitted flow itself (it samples in one pass)."""
+        if self.flow not in _DISTILLED_FLOWS:
+            return flow
+        student = self._make_flow("iaf", self.encoder_.output_dim, seed, 0.0)
+        distiller = Distiller(flow, student, batch_size=self.batch_size)
+        distiller.compile(
+            optimizer=keras.optimizers.Adam(
+                self.learning_rate, global_clipnorm=self.distillation_clipnorm
             )
-            flow.trainable = False
-            history = distiller.fit(
-                distillation_steps(self.distillation_steps),
-                epochs=1,
-                shuffle=False,
-                verbose=self.verbose,
-            )
-            flow.trainable = True
-            self.history_["distillation"] = history.history
-        self.sampler_flow_ = sampler_flow
-        self.fit_seconds_["distillation"] = time.perf_counter() - start
+        )
+        flow.trainable = False
+        history = distiller.fit(
+            distillation_steps(self.distillation_steps),
+            epochs=1,
+            shuffle=False,
+            verbose=self.verbose,
+        )
+        flow.trainable = True
+        self.history_["distillation"] = history.history
+        return student
 
-        start = time.perf_counter()
-        network = make_mlp(dim, tuple(self.classifier_hidden_units))
-        clean_normal = encoder.finish(normal).numpy()
+    def _fit_classifier(
+        self, normal: np.ndarray, anomaly: np.ndarray, sampler_flow, seed: int | None
+    ) -> keras.Model:
+        """Steps 3-4: the classifier trained by eq. (6) on the clean normal rows, the known
+        anomalies and fresh surrogates (tail samples and box samples) at every step."""
+        encoder = self.encoder_
+        network = make_mlp(encoder.output_dim, tuple(self.classifier_hidden_units))
         sampler = MixtureSampler(
             [
                 TailSampler(sampler_flow, self.tail_p_value, seed=seed),
-                UniformBoxSampler.around(clean_normal, margin=self.box_margin, seed=seed),
+                UniformBoxSampler.around(
+                    encoder.finish(normal).numpy(), margin=self.box_margin, seed=seed
+                ),
             ],
             [1.0 - self.box_share, self.box_share],
             quantiser=encoder,
@@ -351,13 +381,8 @@ class NFADetector(BaseDetector):
             shuffle=False,
             verbose=self.verbose,
         )
-        self.classifier_, self.history_["classifier"] = network, history.history
-        self.fit_seconds_["classifier"] = time.perf_counter() - start
-        held_out = encoder.finish(validation[: 2**15]).numpy() if n_val else clean_normal[: 2**15]
-        self.score_scaling_ = self._score_scaling(
-            clean_normal[: 2**15], held_out, encoder.finish(anomaly).numpy()
-        )
-        self._scorers = {}
+        self.history_["classifier"] = history.history
+        return network
 
     def _score_scaling(
         self, normal: np.ndarray, held_out: np.ndarray, anomaly: np.ndarray
