@@ -85,6 +85,25 @@ def test_score_and_export_with_another_score(model_dir, tmp_path, capsys):
     assert exit_info.value.code == 2 and "--score" in capsys.readouterr().err
 
 
+def test_fit_takes_the_flow(tmp_path, capsys):
+    write_table(tmp_path / "train.csv")
+    argv = ["fit", "--data", tmp_path / "train.csv", "--label-column", "label"]
+    argv += ["--normal-value", "normal", "--epochs-scale", "0.05"]
+    status, _, _ = run(capsys, *argv, "--out", tmp_path / "m", "--flow", "realnvp")
+    assert status == 0
+    manifest = json.loads((tmp_path / "m" / "detector.json").read_text())
+    assert manifest["params"]["flow"] == "realnvp"
+    status, out, _ = run(
+        capsys, "score", "--model", tmp_path / "m", "--data", tmp_path / "train.csv",
+        "--label-column", "label",
+    )  # fmt: skip
+    assert status == 0 and len(out.splitlines()) == 1 + 400  # a header, then one line per row
+    with pytest.raises(SystemExit) as exit_info:  # argparse rejects an unknown flow
+        main([str(a) for a in argv] + ["--out", str(tmp_path / "x"), "--flow", "glow"])
+    assert exit_info.value.code == 2 and "--flow" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 def test_fit_errors_name_the_problem_and_write_nothing(tmp_path, capsys):
     write_table(tmp_path / "train.csv")
     out = tmp_path / "model"
