@@ -148,3 +148,14 @@ def test_demo_fits_both_tasks_and_exports(tmp_path, capsys):
     assert status == 0
     assert "one-class: ROC AUC" in out and "k=1: ROC AUC" in out and "scoring" in out
     assert (tmp_path / "served" / "1" / "saved_model.pb").is_file()
+
+
+def test_fit_offers_the_detectors_flows():
+    import argparse
+
+    from tfp_flowad.cli import build_parser
+    from tfp_flowad.detector import _USER_FLOWS
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    flow = next(a for a in commands.choices["fit"]._actions if a.dest == "flow")
+    assert sorted(flow.choices) == _USER_FLOWS
