@@ -6,8 +6,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
+from tfp_flowad import NFADetector
 from tfp_flowad.baselines import BASELINES, group_soft_threshold
 from tfp_flowad.baselines.eope import (
     EnergyOnePlusEpsTrainer,
@@ -82,6 +85,31 @@ def test_init_only_stores_arguments(name):
     assert params["random_state"] == 0 and params["epochs"] == 5
     assert not [key for key in vars(detector) if key.endswith("_")]
     assert type(detector)(**params).get_params() == params
+
+
+@pytest.mark.parametrize("name", sorted(BASELINES) + ["normalising-flow"])
+def test_detectors_are_scikit_learn_estimators(name):
+    detector = NFADetector(gamma=0.5) if name == "normalising-flow" else _make(name)
+    copy = clone(detector)
+    assert type(copy) is type(detector) and copy.get_params() == detector.get_params()
+    assert detector.set_params(random_state=7) is detector and detector.random_state == 7
+    assert copy.random_state != 7
+    with pytest.raises(ValueError, match="'no_such_option'"):
+        detector.set_params(no_such_option=1)
+    if name == "two-class":
+        assert not hasattr(clone(_fitted(name)), "threshold_")
+
+
+def test_grid_search_tunes_a_detector_by_roc_auc():
+    search = GridSearchCV(
+        _make("two-class"),
+        {"learning_rate": [1e-2, 1e-5]},
+        scoring=lambda detector, X, y: roc_auc_score(y, detector.decision_function(X)),
+        cv=StratifiedKFold(2, shuffle=True, random_state=0),
+    ).fit(*TRAIN)
+    assert search.best_params_ == {"learning_rate": 1e-2}
+    assert search.best_score_ > 0.9
+    assert hasattr(search.best_estimator_, "threshold_")
 
 
 @pytest.mark.parametrize("name", sorted(BASELINES))

@@ -1,6 +1,8 @@
 """The detector contract shared by ``NFADetector`` and every baseline.
 
-It follows the convention users know from PyOD: ``fit(X, y=None)`` returns self, ``y = 1``
+It follows the convention users know from PyOD: detectors are scikit-learn estimators
+(``get_params`` / ``set_params``, ``sklearn.base.clone``, grid search with a scorer that calls
+``decision_function``), ``fit(X, y=None)`` returns self, ``y = 1``
 marks a known anomaly and ``y = 0`` a normal row, ``decision_function(X)`` grows with
 abnormality, and ``predict(X)`` thresholds it at the ``(1 - contamination)`` quantile of the
 training rows' scores. Learned attributes end in ``_``. ``X`` may be a 2-D array or a DataFrame
@@ -8,10 +10,9 @@ with numeric and categorical columns: a ``TabularEncoder`` learned on the traini
 it into features.
 """
 
-import inspect
-
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from tfp_flowad.preprocessing import TabularEncoder, as_frame
 from tfp_flowad.validation import check_labels, check_min_normal_rows
@@ -43,7 +44,7 @@ def training_threshold(training_scores: np.ndarray, contamination: float) -> flo
     return float(np.quantile(training_scores, 1.0 - contamination))
 
 
-class BaseDetector:
+class BaseDetector(BaseEstimator):
     """Base class of all detectors.
 
     Subclasses implement ``_fit(X, y)`` and ``_score(X)`` on encoded float matrices (or override
@@ -58,11 +59,6 @@ class BaseDetector:
         log_transform: ``"auto"``, ``True`` or ``False``: ``log1p`` of heavy-tailed columns
             (see ``TabularEncoder.fit``).
     """
-
-    def get_params(self) -> dict:
-        """The constructor arguments (as scikit-learn's ``get_params``)."""
-        names = inspect.signature(type(self).__init__).parameters
-        return {name: getattr(self, name) for name in names if name != "self"}
 
     #: fewest normal rows that ``fit`` accepts.
     min_normal_rows: int = 10
