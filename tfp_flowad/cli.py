@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="maf",
         help="the density model (default: %(default)s, distilled into an IAF as in the paper); "
         "'realnvp' samples in one pass and needs no distillation: on KDD-99 it detected as well "
-        "at half the fit time (docs/RESULTS.md)",
+        "at half the fit time; no flow is best on every table (docs/RESULTS.md, ablations)",
     )
     common(fit)
     fit.set_defaults(run=_cmd_fit)
