@@ -1,11 +1,11 @@
 """The detector contract shared by ``NFADetector`` and every baseline.
 
 It follows the convention users know from PyOD: detectors are scikit-learn estimators
-(``get_params`` / ``set_params``, ``sklearn.base.clone``, grid search with a scorer that calls
-``decision_function``), ``fit(X, y=None)`` returns self, ``y = 1``
-marks a known anomaly and ``y = 0`` a normal row, ``decision_function(X)`` grows with
-abnormality, and ``predict(X)`` thresholds it at the ``(1 - contamination)`` quantile of the
-training rows' scores. Learned attributes end in ``_``. ``X`` may be a 2-D array or a DataFrame
+(``get_params`` / ``set_params``, ``sklearn.base.clone``, grid search with a scorer that
+calls ``decision_function``), ``fit(X, y=None)`` returns self, ``y = 1`` marks a known
+anomaly and ``y = 0`` a normal row, ``decision_function(X)`` grows with abnormality, and
+``predict(X)`` thresholds it at the ``(1 - contamination)`` quantile of the training rows'
+scores. Learned attributes end in ``_``. ``X`` may be a 2-D array or a DataFrame
 with numeric and categorical columns: a ``TabularEncoder`` learned on the training rows turns
 it into features.
 """
