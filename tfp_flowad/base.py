@@ -12,7 +12,7 @@ it into features.
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 
 from tfp_flowad.preprocessing import TabularEncoder, as_frame
 from tfp_flowad.validation import check_labels, check_min_normal_rows
@@ -36,7 +36,7 @@ def scale_training_lengths(detector: "BaseDetector", scale: float) -> "BaseDetec
         for name, value in params.items()
         if (name.endswith("epochs") or name in _LENGTH_PARAMS) and isinstance(value, int)
     }
-    return type(detector)(**{**params, **scaled})
+    return clone(detector).set_params(**scaled)
 
 
 def training_threshold(training_scores: np.ndarray, contamination: float) -> float:
