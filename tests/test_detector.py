@@ -132,6 +132,7 @@ def test_save_load_round_trip_gives_same_scores(fitted, data, tmp_path):
     )
     np.testing.assert_allclose(loaded.log_prob(test), fitted.log_prob(test), atol=1e-4)
     assert loaded.threshold_ == fitted.threshold_
+    assert (loaded.density_auc_, loaded.eps_) == (fitted.density_auc_, fitted.eps_)
     fitted.save(path)  # replacing a saved detector works
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
@@ -226,31 +227,49 @@ def test_flow_trains_at_least_min_steps_within_its_epochs():
     assert int(detector.flow_.optimizer.iterations) == epochs * 17
 
 
-def test_density_weight_measures_separation_of_known_anomalies(fitted, data):
+def test_density_auc_measures_separation_of_known_anomalies(fitted, data):
     X, y, _, _ = data
     features = fitted.encoder_.transform(X)
     normal, shifted = features[y == 0], features[y == 1]
-    weights = {
-        "far": fitted._score_scaling(normal[:500], normal[500:], shifted)["density"][2],
-        "alike": fitted._score_scaling(normal[:500], normal[500:1000], normal[1000:])["density"][2],
-        "none": fitted._score_scaling(normal[:500], normal[500:], normal[:0])["density"][2],
-    }
-    assert weights["far"] > 0.8
-    assert weights["alike"] < 0.3
-    assert weights["none"] == 1.0
+    assert fitted._density_auc(normal[500:], shifted) > 0.9
+    assert abs(fitted._density_auc(normal[500:1000], normal[1000:]) - 0.5) < 0.1
+    assert fitted._density_auc(normal[500:], normal[:0]) is None
 
 
-def test_classifier_weight_defaults_to_a_quarter_without_known_anomalies(fitted, data):
-    X, y, _, _ = data
-    features = fitted.encoder_.transform(X)
-    normal, shifted = features[y == 0], features[y == 1]
-    assert fitted._score_scaling(normal, normal, normal[:0])["classifier"][2] == 0.25
-    assert fitted._score_scaling(normal, normal, shifted)["classifier"][2] == 1.0
-    fitted.classifier_weight = 0.5
-    try:
-        assert fitted._score_scaling(normal, normal, shifted)["classifier"][2] == 0.5
-    finally:
-        fitted.classifier_weight = None
+def test_density_weight_is_the_separation_of_known_anomalies(fitted, data, monkeypatch):
+    features = fitted.encoder_.transform(data[0])
+    for auc, weight in ((0.9, 0.8), (0.4, 0.0), (None, 1.0)):
+        monkeypatch.setattr(fitted, "density_auc_", auc)
+        assert fitted._score_scaling(features)["density"][2] == pytest.approx(weight)
+
+
+def test_classifier_weight_defaults_to_a_quarter_without_known_anomalies(fitted, data, monkeypatch):
+    features = fitted.encoder_.transform(data[0])
+    assert fitted._score_scaling(features)["classifier"][2] == 1.0
+    monkeypatch.setattr(fitted, "classifier_weight", 0.5)
+    assert fitted._score_scaling(features)["classifier"][2] == 0.5
+    monkeypatch.setattr(fitted, "classifier_weight", None)
+    monkeypatch.setattr(fitted, "density_auc_", None)
+    assert fitted._score_scaling(features)["classifier"][2] == 0.25
+
+
+def test_surrogate_term_fades_when_the_density_cannot_see_the_known_anomalies(fitted):
+    # Far-off known anomalies (the fixture): eps_ follows the density's separation of them.
+    weight = max(0.0, 2 * fitted.density_auc_ - 1)
+    assert fitted.density_auc_ > 0.9
+    assert fitted.eps_ == pytest.approx(1 - (1 - fitted.eps) * weight)
+    # Known anomalies drawn like the normal rows: the density cannot see them.
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(700, 3)).astype("float32")
+    y = np.r_[np.zeros(600, int), np.ones(100, int)]
+    params = {**SMALL, "classifier_epochs": 1, "flow_epochs": 1}
+    alike = NFADetector(**params).fit(X, y)
+    assert abs(alike.density_auc_ - 0.5) < 0.15
+    assert alike.eps_ > 0.7
+    fixed = NFADetector(**params, adaptive_eps=False).fit(X, y)
+    assert fixed.eps_ == fixed.eps
+    one_class = NFADetector(**params).fit(X[:600])
+    assert one_class.density_auc_ is None and one_class.eps_ == one_class.eps
 
 
 def test_combined_score_is_weighted_density_plus_softplus_of_classifier(fitted, data):
