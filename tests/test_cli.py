@@ -89,8 +89,9 @@ def test_fit_takes_the_flow(tmp_path, capsys):
     write_table(tmp_path / "train.csv")
     argv = ["fit", "--data", tmp_path / "train.csv", "--label-column", "label"]
     argv += ["--normal-value", "normal", "--epochs-scale", "0.05"]
-    status, _, _ = run(capsys, *argv, "--out", tmp_path / "m", "--flow", "realnvp")
-    assert status == 0
+    status, out, _ = run(capsys, *argv, "--out", tmp_path / "m", "--flow", "realnvp")
+    assert status == 0 and "(10 known anomalies)" in out
+    assert "density separates the known anomalies from held-out normal rows with ROC AUC" in out
     manifest = json.loads((tmp_path / "m" / "detector.json").read_text())
     assert manifest["params"]["flow"] == "realnvp"
     status, out, _ = run(
