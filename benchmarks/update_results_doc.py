@@ -28,8 +28,14 @@ def nf_defaults(params: dict) -> str:
     """Which defaults an NFADetector record was fitted with, told from its hyperparameters."""
     if params.get("distillation_clipnorm"):
         return "distillation clipped (`distillation_clipnorm=1`, not the default)"
+    if "adaptive_eps" in params:
+        return "current defaults (`adaptive_eps` since commit 537eaf1)"
     if "flow_min_steps" in params:
-        return "current defaults (the flow trains at least 300 steps, since commit 828420d)"
+        return (
+            "defaults of commit 828420d (the flow trains at least 300 steps) before "
+            "`adaptive_eps`, which changes no one-class fit: those records are the current "
+            "code's; with known anomalies, the ablation rows are from before it"
+        )
     if "classifier_weight" in params:
         return "defaults of commit 2ac8785 (softplus rule; no flow step floor)"
     if params.get("flow_layers") == 6:
