@@ -96,11 +96,11 @@ class NFADetector(BaseDetector):
         adaptive_eps: with known anomalies, weight the surrogate term by how well the
             flow's density separates them from held-out normal rows: ``1 - eps_ = (1 - eps)
             clip(2 AUC - 1, 0, 1)`` (``density_auc_``). Surrogates come from the density's
-            tail, so they teach the classifier that low-density rows are anomalies; where the
-            known anomalies sit inside the normal bulk (HIGGS signal, AUC at most 0.55) that lesson
-            is wrong and the term fades, leaving the two-class part of eq. (6) (HIGGS, 100 /
-            1000 known: ROC AUC 0.584 / 0.642 -> 0.602 / 0.678, 5 seeds). Without known
-            anomalies ``eps_ = eps``.
+            tail, so they teach the classifier that low-density rows are anomalies; where
+            the known anomalies sit inside the normal bulk (HIGGS signal, AUC at most 0.55)
+            that lesson is wrong and the term fades, leaving the two-class part of eq. (6)
+            (HIGGS, 100 / 1000 known: ROC AUC 0.584 / 0.642 -> 0.602 / 0.678, 5 seeds).
+            Without known anomalies ``eps_ = eps``.
         score: what ``decision_function`` and the export return: ``"combined"``,
             ``"density"`` or ``"classifier"`` (see the module docstring). Everything is fitted
             either way; the attribute may be changed after ``fit``, and ``threshold_``
