@@ -92,6 +92,7 @@ def test_fit_takes_the_flow(tmp_path, capsys):
     status, out, _ = run(capsys, *argv, "--out", tmp_path / "m", "--flow", "realnvp")
     assert status == 0 and "(10 known anomalies)" in out
     assert "density separates the known anomalies from held-out normal rows with ROC AUC" in out
+    assert "best of 6 candidates" not in out  # 10 known anomalies: too few to hold any out
     manifest = json.loads((tmp_path / "m" / "detector.json").read_text())
     assert manifest["params"]["flow"] == "realnvp"
     status, out, _ = run(

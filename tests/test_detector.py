@@ -183,6 +183,10 @@ def test_bad_input_gets_clear_errors(fitted, data):
         NFADetector(flow="glow").fit(X, y)
     with pytest.raises(ValueError, match="classifier_weight must be a number >= 0 or None; got -1"):
         NFADetector(classifier_weight=-1).fit(X, y)
+    with pytest.raises(ValueError, match="selection_min_known must be an integer >= 1 or None"):
+        NFADetector(selection_min_known=0).fit(X, y)
+    with pytest.raises(ValueError, match=r"selection_share must be in \(0, 1\); got 1.0"):
+        NFADetector(selection_share=1.0).fit(X, y)
     with pytest.raises(RuntimeError, match="not fitted"):
         NFADetector().decision_function(test)
 
@@ -240,17 +244,19 @@ def test_density_weight_is_the_separation_of_known_anomalies(fitted, data, monke
     features = fitted.encoder_.transform(data[0])
     for auc, weight in ((0.9, 0.8), (0.4, 0.0), (None, 1.0)):
         monkeypatch.setattr(fitted, "density_auc_", auc)
-        assert fitted._score_scaling(features)["density"][2] == pytest.approx(weight)
+        assert fitted._score_scaling(features, fitted.classifier_)["density"][2] == pytest.approx(
+            weight
+        )
 
 
 def test_classifier_weight_defaults_to_a_quarter_without_known_anomalies(fitted, data, monkeypatch):
     features = fitted.encoder_.transform(data[0])
-    assert fitted._score_scaling(features)["classifier"][2] == 1.0
+    assert fitted._score_scaling(features, fitted.classifier_)["classifier"][2] == 1.0
     monkeypatch.setattr(fitted, "classifier_weight", 0.5)
-    assert fitted._score_scaling(features)["classifier"][2] == 0.5
+    assert fitted._score_scaling(features, fitted.classifier_)["classifier"][2] == 0.5
     monkeypatch.setattr(fitted, "classifier_weight", None)
     monkeypatch.setattr(fitted, "density_auc_", None)
-    assert fitted._score_scaling(features)["classifier"][2] == 0.25
+    assert fitted._score_scaling(features, fitted.classifier_)["classifier"][2] == 0.25
 
 
 def test_surrogate_term_fades_when_the_density_cannot_see_the_known_anomalies(fitted):
@@ -270,6 +276,43 @@ def test_surrogate_term_fades_when_the_density_cannot_see_the_known_anomalies(fi
     assert fixed.eps_ == fixed.eps
     one_class = NFADetector(**params).fit(X[:600])
     assert one_class.density_auc_ is None and one_class.eps_ == one_class.eps
+
+
+def test_choose_density_scale_prefers_the_default_within_the_tolerance():
+    from tfp_flowad.detector import DENSITY_SCALES, choose_density_scale
+
+    flat = {str(scale): 0.9 for scale in DENSITY_SCALES}
+    assert choose_density_scale(flat) == 1.0
+    assert choose_density_scale({**flat, "0.0": 0.95}) == 0.0
+    assert choose_density_scale({**flat, "0.0": 0.95, "0.25": 0.9495}) == 0.25
+    assert choose_density_scale({**flat, "4.0": 0.9005}) == 1.0
+    assert choose_density_scale({**flat, "4.0": 0.9005}, tolerance=0.0) == 4.0
+
+
+def test_density_scale_is_chosen_on_held_out_known_anomalies(data, tmp_path):
+    from tfp_flowad.detector import DENSITY_SCALES, choose_density_scale
+
+    X, y, test, _ = data
+    detector = NFADetector(**SMALL, selection_min_known=40).fit(X, y)
+    aucs = detector.density_scale_aucs_
+    assert set(aucs) == {str(scale) for scale in DENSITY_SCALES}
+    assert all(0.0 <= auc <= 1.0 for auc in aucs.values())
+    assert detector.density_scale_ == choose_density_scale(aucs)
+    assert {"weight_selection", "classifier"} <= set(detector.history_)
+    assert "weight_selection" in detector.fit_seconds_
+    separation = max(0.0, 2 * detector.density_auc_ - 1)
+    assert detector.score_scaling_["density"][2] == pytest.approx(
+        separation * detector.density_scale_
+    )
+    loaded = NFADetector.load(detector.save(tmp_path / "model"))
+    assert (loaded.density_scale_, loaded.density_scale_aucs_) == (detector.density_scale_, aucs)
+    np.testing.assert_allclose(
+        loaded.decision_function(test), detector.decision_function(test), atol=1e-6
+    )
+    # Fewer known anomalies than selection_min_known (the fixture has 40): no choice.
+    fewer = NFADetector(**SMALL, selection_min_known=41).fit(X, y)
+    assert (fewer.density_scale_, fewer.density_scale_aucs_) == (1.0, None)
+    assert "weight_selection" not in fewer.history_
 
 
 def test_combined_score_is_weighted_density_plus_softplus_of_classifier(fitted, data):

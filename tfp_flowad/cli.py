@@ -89,6 +89,11 @@ def _cmd_fit(args) -> None:
             f"{detector.eps_:.3f} (adaptive_eps), the combined score weights the density "
             f"{detector.score_scaling_['density'][2]:.3f}"
         )
+    if detector.density_scale_aucs_ is not None:
+        print(
+            f"the density's weight was scaled by {detector.density_scale_:g}, the best of "
+            f"{len(detector.density_scale_aucs_)} candidates on held-out known anomalies"
+        )
 
 
 def _cmd_score(args) -> None:
