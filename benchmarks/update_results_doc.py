@@ -28,8 +28,14 @@ def nf_defaults(params: dict) -> str:
     """Which defaults an NFADetector record was fitted with, told from its hyperparameters."""
     if params.get("distillation_clipnorm"):
         return "distillation clipped (`distillation_clipnorm=1`, not the default)"
+    if "selection_min_known" in params:
+        return "current defaults (held-out choice of the density weight since commit ac1051d)"
     if "adaptive_eps" in params:
-        return "current defaults (`adaptive_eps` since commit 537eaf1)"
+        return (
+            "defaults of commit 537eaf1 (`adaptive_eps`) before the held-out choice of the "
+            "density weight, which changes no fit with fewer than 50 known anomalies: those "
+            "records are the current code's"
+        )
     if "flow_min_steps" in params:
         return (
             "defaults of commit 828420d (the flow trains at least 300 steps) before "

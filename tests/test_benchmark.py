@@ -70,6 +70,8 @@ def test_one_json_line_per_fit(finished):
     assert flow["fit_seconds"] == classifier["fit_seconds"]  # one fit, two records
     assert flow["shared_fit"] == classifier["shared_fit"]
     assert set(flow["stage_seconds"]) >= {"flow", "classifier"}
+    assert flow["fitted"]["density_scale"] == 1.0  # too few known anomalies to choose it
+    assert 0.0 <= flow["fitted"]["density_auc"] <= 1.0
 
 
 def test_progress_is_one_plain_line_per_fit(finished):

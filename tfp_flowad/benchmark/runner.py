@@ -487,6 +487,16 @@ def _stage_seconds(detector) -> dict:
     return {"stage_seconds": {str(k): round(float(v), 3) for k, v in stages.items()}}
 
 
+def _fitted_choices(detector) -> dict:
+    """``{"fitted": {...}}``: what an ``NFADetector`` chose from the training rows itself (the
+    density's separation of the known anomalies, ``eps_``, the density weight's multiplier)."""
+    names = {"density_auc": "density_auc_", "eps": "eps_", "density_scale": "density_scale_"}
+    fitted = {
+        key: getattr(detector, name) for key, name in names.items() if hasattr(detector, name)
+    }
+    return {"fitted": fitted} if fitted else {}
+
+
 def _task_facts(task) -> dict:
     return {
         "n_train": len(task.y_train),
@@ -660,6 +670,7 @@ def _run_group(
                 **_evaluate(detector, task),
                 "fit_seconds": round(fit_seconds, 3),
                 **_stage_seconds(detector),
+                **_fitted_choices(detector),
                 **_task_facts(task),
                 "params": _jsonable(detector.get_params()),
                 "size": size.as_dict(),
