@@ -473,13 +473,14 @@ class NFADetector(BaseDetector):
         rows = np.concatenate([held_out, self.encoder_.finish(held).numpy()])
         labels = np.r_[np.zeros(len(held_out)), np.ones(n_held)]
         scaling = self._score_scaling(clean_normal, classifier)
+        terms = score_terms(rows, ("density", "classifier"), self.flow_, classifier)
         aucs = {}
         for scale in DENSITY_SCALES:
             scaled = {
                 **scaling,
                 "density": scaling["density"][:2] + [scale * scaling["density"][2]],
             }
-            scores = anomaly_score(rows, "combined", self.flow_, classifier, scaled)
+            scores = combine_scores(terms["density"], terms["classifier"], scaled)
             aucs[str(scale)] = float(roc_auc_score(labels, scores.numpy()))
         return choose_density_scale(aucs), aucs
 
@@ -740,15 +741,22 @@ def score_terms(features, kinds, flow, classifier, scaling=None) -> dict[str, tf
     if {"classifier", "combined"} & set(kinds):
         terms["classifier"] = -classifier(features)[:, 0]
     if "combined" in kinds:
-
-        def weighted(name):
-            median, iqr, weight = scaling[name]
-            return weight, (terms[name] - median) / iqr
-
-        w_density, z_density = weighted("density")
-        w_classifier, z_classifier = weighted("classifier")
-        terms["combined"] = w_density * z_density + w_classifier * tf.math.softplus(z_classifier)
+        terms["combined"] = combine_scores(terms["density"], terms["classifier"], scaling)
     return {kind: terms[kind] for kind in kinds}
+
+
+def combine_scores(density, classifier, scaling) -> tf.Tensor:
+    """The combined score ``w_d z_d + w_c softplus(z_c)`` of the density and classifier
+    scores, ``z_k = (score_k - median_k) / iqr_k`` with ``scaling[k] = [median_k, iqr_k, w_k]``
+    (see ``anomaly_score``)."""
+
+    def weighted(name, values):
+        median, iqr, weight = scaling[name]
+        return weight, (values - median) / iqr
+
+    w_density, z_density = weighted("density", density)
+    w_classifier, z_classifier = weighted("classifier", classifier)
+    return w_density * z_density + w_classifier * tf.math.softplus(z_classifier)
 
 
 def _load_keras(file: Path):
