@@ -113,6 +113,10 @@ class NFADetector(BaseDetector):
         selection_min_known: with at least this many known anomalies, the density's weight
             in the combined score is chosen on known anomalies that a second classifier never
             saw (``density_scale_``, see ``_select_density_scale``); ``None`` turns it off.
+            Where the classifier learns the known anomalies well it gets the larger share
+            (ROC AUC, 5 seeds: cover 5% / 25% 0.9945 / 0.9957 -> 0.9974 / 0.9990, magic.gamma
+            0.917 / 0.921 -> 0.923 / 0.929); on KDD-99 the default weight is kept. It costs a
+            second classifier fit (KDD-99: 8-20 s).
         selection_share: share of the known anomalies held out for that choice (at least 10).
         batch_size: rows per step in every stage.
         flow_learning_rate: peak Adam learning rate of the flow fit (see ``_flow_optimizer``).
@@ -460,9 +464,12 @@ class NFADetector(BaseDetector):
 
         A second classifier is trained without a ``selection_share`` of the known anomalies;
         each candidate's combined score (with that classifier) ranks those held-out anomalies
-        against the held-out normal rows, and ``choose_density_scale`` picks one. Neither the density's separation nor the number of known rows tells whether
-        the classifier deserves more weight (it does on cover and SUSY, where it learns the
-        known anomalies well, not on KDD-99 with a handful of rows); held-out anomalies do.
+        against the held-out normal rows, and ``choose_density_scale`` picks one. Neither the
+        density's separation nor the number of known rows tells whether the classifier
+        deserves more weight (it does on cover and SUSY, where it learns the known anomalies
+        well, not on KDD-99 with a handful of rows); held-out anomalies do. The held-out
+        anomalies are of the known kinds only, so the density (which guards against unseen
+        kinds) is never dropped on a near tie.
         """
         order = rng.permutation(len(anomaly))
         n_held = max(10, round(self.selection_share * len(anomaly)))
