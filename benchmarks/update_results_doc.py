@@ -39,8 +39,9 @@ def nf_defaults(params: dict) -> str:
     if "flow_min_steps" in params:
         return (
             "defaults of commit 828420d (the flow trains at least 300 steps) before "
-            "`adaptive_eps`, which changes no one-class fit: those records are the current "
-            "code's; with known anomalies, the ablation rows are from before it"
+            "`adaptive_eps` and the held-out choice of the density weight, neither of which "
+            "changes a one-class fit: those records are the current code's; with known "
+            "anomalies, the ablation rows are from before them"
         )
     if "classifier_weight" in params:
         return "defaults of commit 2ac8785 (softplus rule; no flow step floor)"
