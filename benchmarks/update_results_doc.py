@@ -33,7 +33,7 @@ def nf_defaults(params: dict) -> str:
     if "adaptive_eps" in params:
         return (
             "defaults of commit 537eaf1 (`adaptive_eps`) before the held-out choice of the "
-            "density weight, which changes no fit with fewer than 50 known anomalies: those "
+            "density weight, which changes no fit with fewer than 20 known anomalies: those "
             "records are the current code's"
         )
     if "flow_min_steps" in params:

@@ -529,7 +529,7 @@ print(f"{known.name}: density weight scaled by {detector.density_scale_:g}, chos
   steps, so a single value);
 * `"classifier"`: `loss` of eq. (6) and its terms `normal` (`L+`), `anomaly` (`L-`, zero in
   the one-class case) and `surrogate` (`L0`);
-* `"weight_selection"` (only with at least `selection_min_known` known anomalies, 50 by
+* `"weight_selection"` (only with at least `selection_min_known` known anomalies, 20 by
   default): the same terms for a second classifier that never sees a fifth of the known
   anomalies; those rows choose the density's weight in the combined score (`density_scale_`,
   with the held-out ROC AUC of each candidate in `density_scale_aucs_`).
