@@ -56,8 +56,9 @@ def fitted(data):
 def test_fit_returns_self_with_learned_attributes(fitted):
     assert isinstance(fitted, NFADetector)
     assert fitted.feature_names_in_ == ["bytes", "count", "rate", "protocol"]
-    assert set(fitted.history_) == {"flow", "distillation", "classifier"}
-    assert set(fitted.fit_seconds_) == {"flow", "distillation", "classifier"}
+    # 40 known anomalies: enough for the held-out choice of the density's weight.
+    stages = {"flow", "distillation", "classifier", "weight_selection"}
+    assert set(fitted.history_) == stages and set(fitted.fit_seconds_) == stages
     assert "bytes" in fitted.encoder_.log_columns
 
 
@@ -313,6 +314,10 @@ def test_density_scale_is_chosen_on_held_out_known_anomalies(data, tmp_path):
     fewer = NFADetector(**SMALL, selection_min_known=41).fit(X, y)
     assert (fewer.density_scale_, fewer.density_scale_aucs_) == (1.0, None)
     assert "weight_selection" not in fewer.history_
+    # Never with fewer than 10 rows to hold out and 10 to keep, whatever the minimum says.
+    keep = np.r_[np.flatnonzero(y == 0), np.flatnonzero(y == 1)[:19]]
+    too_few = NFADetector(**SMALL, selection_min_known=1).fit(X.iloc[keep], y[keep])
+    assert too_few.density_scale_aucs_ is None
 
 
 def test_combined_score_is_weighted_density_plus_softplus_of_classifier(fitted, data):

@@ -117,7 +117,9 @@ class NFADetector(BaseDetector):
             (ROC AUC, 5 seeds: cover 5% / 25% 0.9945 / 0.9957 -> 0.9974 / 0.9990, magic.gamma
             0.917 / 0.921 -> 0.923 / 0.929, cardio 25% 0.970 -> 0.976); on KDD-99 the default
             weight is kept. It costs a second classifier fit (KDD-99: 8-20 s).
-        selection_share: share of the known anomalies held out for that choice (at least 10).
+        selection_share: share of the known anomalies held out for that choice. At least
+            ``MIN_SELECTION_ROWS`` (10) are held out and as many kept, so there is no choice
+            with fewer than twice that many, whatever ``selection_min_known`` says.
         batch_size: rows per step in every stage.
         flow_learning_rate: peak Adam learning rate of the flow fit (see ``_flow_optimizer``).
         flow_clipnorm: global gradient-norm clip of the flow fit.
@@ -281,7 +283,8 @@ class NFADetector(BaseDetector):
             "classifier", self._fit_classifier, normal, anomaly, self.sampler_flow_, seed
         )
         self.density_scale_, self.density_scale_aucs_ = 1.0, None
-        if self.selection_min_known is not None and len(anomaly) >= self.selection_min_known:
+        minimum = self.selection_min_known
+        if minimum is not None and len(anomaly) >= max(minimum, 2 * MIN_SELECTION_ROWS):
             self.density_scale_, self.density_scale_aucs_ = self._timed(
                 "weight_selection",
                 self._select_density_scale,
@@ -472,7 +475,8 @@ class NFADetector(BaseDetector):
         kinds) is never dropped on a near tie.
         """
         order = rng.permutation(len(anomaly))
-        n_held = max(10, round(self.selection_share * len(anomaly)))
+        n_held = max(MIN_SELECTION_ROWS, round(self.selection_share * len(anomaly)))
+        n_held = min(n_held, len(anomaly) - MIN_SELECTION_ROWS)
         held, kept = anomaly[order[:n_held]], anomaly[order[n_held:]]
         classifier, self.history_["weight_selection"] = self._fit_classifier(
             normal, kept, self.sampler_flow_, seed
@@ -698,6 +702,8 @@ class NFADetector(BaseDetector):
 SCORES = ("combined", "density", "classifier")
 #: the multipliers of the density's weight that ``NFADetector._select_density_scale`` tries.
 DENSITY_SCALES = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+#: the fewest known anomalies held out for, and kept from, the second classifier.
+MIN_SELECTION_ROWS = 10
 #: the density score of rows where ``log p(x)`` is not finite (NaN or inf from overflow).
 _OVERFLOW_SCORE = 1e30
 
