@@ -241,23 +241,32 @@ def test_density_auc_measures_separation_of_known_anomalies(fitted, data):
     assert fitted._density_auc(normal[500:], normal[:0]) is None
 
 
+def normal_scores(fitted, X):
+    """The density and classifier scores that ``_score_scaling`` takes."""
+    from tfp_flowad.detector import anomaly_score
+
+    features = fitted.encoder_.transform(X)
+    return [
+        anomaly_score(features, kind, fitted.flow_, fitted.classifier_).numpy()
+        for kind in ("density", "classifier")
+    ]
+
+
 def test_density_weight_is_the_separation_of_known_anomalies(fitted, data, monkeypatch):
-    features = fitted.encoder_.transform(data[0])
+    scores = normal_scores(fitted, data[0])
     for auc, weight in ((0.9, 0.8), (0.4, 0.0), (None, 1.0)):
         monkeypatch.setattr(fitted, "density_auc_", auc)
-        assert fitted._score_scaling(features, fitted.classifier_)["density"][2] == pytest.approx(
-            weight
-        )
+        assert fitted._score_scaling(*scores)["density"][2] == pytest.approx(weight)
 
 
 def test_classifier_weight_defaults_to_a_quarter_without_known_anomalies(fitted, data, monkeypatch):
-    features = fitted.encoder_.transform(data[0])
-    assert fitted._score_scaling(features, fitted.classifier_)["classifier"][2] == 1.0
+    scores = normal_scores(fitted, data[0])
+    assert fitted._score_scaling(*scores)["classifier"][2] == 1.0
     monkeypatch.setattr(fitted, "classifier_weight", 0.5)
-    assert fitted._score_scaling(features, fitted.classifier_)["classifier"][2] == 0.5
+    assert fitted._score_scaling(*scores)["classifier"][2] == 0.5
     monkeypatch.setattr(fitted, "classifier_weight", None)
     monkeypatch.setattr(fitted, "density_auc_", None)
-    assert fitted._score_scaling(features, fitted.classifier_)["classifier"][2] == 0.25
+    assert fitted._score_scaling(*scores)["classifier"][2] == 0.25
 
 
 def test_surrogate_term_fades_when_the_density_cannot_see_the_known_anomalies(fitted):

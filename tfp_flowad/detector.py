@@ -276,6 +276,8 @@ class NFADetector(BaseDetector):
         clean_normal = encoder.finish(normal[: 2**15]).numpy()
         held_out = encoder.finish(validation[: 2**15]).numpy() if n_val else clean_normal
         self.density_auc_ = self._density_auc(held_out, encoder.finish(anomaly).numpy())
+        # The flow is fitted: its scores of the normal rows serve every scaling below.
+        normal_density = anomaly_score(clean_normal, "density", self.flow_, None).numpy()
         self.eps_ = self.eps
         if self.adaptive_eps and self.density_auc_ is not None:
             self.eps_ = 1.0 - (1.0 - self.eps) * _separation_weight(self.density_auc_)
@@ -292,10 +294,15 @@ class NFADetector(BaseDetector):
                 anomaly,
                 held_out,
                 clean_normal,
+                normal_density,
                 rng,
                 seed,
             )
-        self.score_scaling_ = self._score_scaling(clean_normal, self.classifier_)
+        self.score_scaling_ = self._score_scaling(
+            normal_density,
+            anomaly_score(clean_normal, "classifier", None, self.classifier_).numpy(),
+            self.density_scale_,
+        )
         self._scorers = {}
 
     def _check_parameters(self) -> None:
@@ -459,6 +466,7 @@ class NFADetector(BaseDetector):
         anomaly: np.ndarray,
         held_out: np.ndarray,
         clean_normal: np.ndarray,
+        normal_density: np.ndarray,
         rng: np.random.Generator,
         seed: int | None,
     ) -> tuple[float, dict[str, float]]:
@@ -483,7 +491,9 @@ class NFADetector(BaseDetector):
         )
         rows = np.concatenate([held_out, self.encoder_.finish(held).numpy()])
         labels = np.r_[np.zeros(len(held_out)), np.ones(n_held)]
-        scaling = self._score_scaling(clean_normal, classifier)
+        scaling = self._score_scaling(
+            normal_density, anomaly_score(clean_normal, "classifier", None, classifier).numpy()
+        )
         terms = score_terms(rows, ("density", "classifier"), self.flow_, classifier)
         aucs = {}
         for scale in DENSITY_SCALES:
@@ -495,25 +505,28 @@ class NFADetector(BaseDetector):
             aucs[str(scale)] = float(roc_auc_score(labels, scores.numpy()))
         return choose_density_scale(aucs), aucs
 
-    def _score_scaling(self, normal: np.ndarray, classifier) -> dict[str, list[float]]:
+    def _score_scaling(
+        self, density: np.ndarray, classifier: np.ndarray, density_scale: float = 1.0
+    ) -> dict[str, list[float]]:
         """``{kind: [median, iqr, weight]}`` of each score, for the combined score.
 
-        Median and interquartile range are measured on normal training rows. The classifier's
-        weight is ``classifier_weight`` (see the class docstring for its default). The
-        density's weight is ``clip(2 * density_auc_ - 1, 0, 1)`` (1 without known
-        anomalies) times ``density_scale_``: where the density cannot tell the known anomalies
-        from normal rows (HIGGS signal, AUC at most 0.55) it only adds noise to the classifier
-        and is left out.
+        Median and interquartile range are those of ``density`` and ``classifier``, the two
+        scores of normal training rows. The classifier's weight is ``classifier_weight`` (see
+        the class docstring for its default). The density's weight is
+        ``clip(2 * density_auc_ - 1, 0, 1)`` (1 without known anomalies) times
+        ``density_scale``: where the density cannot tell the known anomalies from normal rows
+        (HIGGS signal, AUC at most 0.55) it only adds noise to the classifier and is left out.
         """
         known = self.density_auc_ is not None
         classifier_weight = self.classifier_weight
         if classifier_weight is None:
             classifier_weight = 1.0 if known else 0.25
-        density_weight = _separation_weight(self.density_auc_) if known else 1.0
-        density_weight *= self.density_scale_
+        density_weight = density_scale * (_separation_weight(self.density_auc_) if known else 1.0)
         scaling = {}
-        for kind, weight in (("density", density_weight), ("classifier", classifier_weight)):
-            values = anomaly_score(normal, kind, self.flow_, classifier).numpy()
+        for kind, values, weight in (
+            ("density", density, density_weight),
+            ("classifier", classifier, classifier_weight),
+        ):
             low, median, high = np.quantile(values, [0.25, 0.5, 0.75])
             scaling[kind] = [float(median), float(max(high - low, 1e-6)), float(weight)]
         return scaling
