@@ -188,6 +188,8 @@ def test_bad_input_gets_clear_errors(fitted, data):
         NFADetector(selection_min_known=0).fit(X, y)
     with pytest.raises(ValueError, match=r"selection_share must be in \(0, 1\); got 1.0"):
         NFADetector(selection_share=1.0).fit(X, y)
+    with pytest.raises(ValueError, match=r"classifier_averaging must be .*; got 1.0"):
+        NFADetector(classifier_averaging=1.0).fit(X, y)
     with pytest.raises(RuntimeError, match="not fitted"):
         NFADetector().decision_function(test)
 

@@ -123,6 +123,36 @@ def test_one_plus_eps_trainer_gradients_reach_every_classifier_weight():
         assert grad is not None and np.any(grad.numpy() != 0)
 
 
+def test_weight_averaging_gives_the_network_the_average_of_its_iterates():
+    """Adam's moving average (the detector's ``classifier_averaging``) ends in the network:
+    ``w_avg = m w_avg + (1 - m) w_t`` over the steps' weights, the first step's taken as is,
+    and a frozen sampler (an IAF, as in the detector) keeps its weights."""
+    keras.utils.set_random_seed(0)
+    network = make_mlp(3, (8,))
+    flow = IAF(3, num_layers=2, hidden_units=(8,))
+    sampler = TailSampler(flow, 0.05, seed=0)
+    sampler.trainable = False
+    flow_weights = [w.copy() for w in flow.get_weights()]
+    trainer = OnePlusEpsTrainer(network, sampler)
+    momentum = 0.8
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-2, use_ema=True, ema_momentum=momentum))
+    iterates = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda *_, **__: iterates.append(network.get_weights())
+    )
+    normal = np.random.default_rng(0).normal(size=(320, 3)).astype("float32")
+    trainer.fit(make_classifier_dataset(normal, None, 32, seed=0), callbacks=[record], verbose=0)
+    average = iterates[0]
+    for weights in iterates[1:]:
+        average = [momentum * a + (1 - momentum) * w for a, w in zip(average, weights, strict=True)]
+    assert len(iterates) == 10
+    assert not np.allclose(average[0], iterates[-1][0])
+    for fitted, expected in zip(network.get_weights(), average, strict=True):
+        np.testing.assert_allclose(fitted, expected, rtol=1e-5, atol=1e-6)
+    for fitted, before in zip(flow.get_weights(), flow_weights, strict=True):
+        np.testing.assert_array_equal(fitted, before)
+
+
 def test_compile_builds_each_optimizer_over_the_weights_its_step_updates():
     teacher, student = (
         MAF(3, num_layers=2, hidden_units=(8,)),

@@ -91,6 +91,14 @@ class NFADetector(BaseDetector):
         classifier_min_steps: the classifier trains for at least this many steps, however
             few the normal rows: on a small sample (HIGGS, 8k rows) four epochs are 32 steps,
             too few to learn from the known anomalies.
+        classifier_averaging: the fitted classifier's weights are an exponential moving
+            average of its training iterates, ``w_avg <- m w_avg + (1 - m) w_t`` with this
+            momentum ``m`` (Polyak averaging); ``None`` keeps the last iterate. Fresh
+            surrogates at every step make the last iterate noisy, and where the test
+            anomalies lie away from every training row (KDD-99's attacks) that noise decides
+            their scores: from one fitted flow (KDD-99 k=1, seed 4, one known row), three
+            classifiers ranked the test set at ROC AUC 0.966 / 0.992 / 0.949 (the benchmark's
+            own fit: 0.24), three averaged ones 0.989 / 0.994 / 0.997.
         gamma: weight of the known-anomaly term of eq. (6).
         eps: the surrogate term of eq. (6) is weighted ``1 - eps``.
         adaptive_eps: with known anomalies, weight the surrogate term by how well the
@@ -175,6 +183,7 @@ class NFADetector(BaseDetector):
         classifier_hidden_units: tuple[int, ...] = (64, 32),
         classifier_epochs: int = 4,
         classifier_min_steps: int = 300,
+        classifier_averaging: float | None = 0.99,
         gamma: float = 1.0,
         eps: float = 0.05,
         adaptive_eps: bool = True,
@@ -211,6 +220,7 @@ class NFADetector(BaseDetector):
         self.classifier_hidden_units = classifier_hidden_units
         self.classifier_epochs = classifier_epochs
         self.classifier_min_steps = classifier_min_steps
+        self.classifier_averaging = classifier_averaging
         self.gamma = gamma
         self.eps = eps
         self.adaptive_eps = adaptive_eps
@@ -324,6 +334,15 @@ class NFADetector(BaseDetector):
             )
         if not 0.0 < self.selection_share < 1.0:
             raise ValueError(f"selection_share must be in (0, 1); got {self.selection_share!r}")
+        averaging = self.classifier_averaging
+        if averaging is not None and not (
+            isinstance(averaging, (int, float))
+            and not isinstance(averaging, bool)
+            and 0.0 <= averaging < 1.0
+        ):
+            raise ValueError(
+                f"classifier_averaging must be a number in [0, 1) or None; got {averaging!r}"
+            )
         if not isinstance(self.adaptive_eps, (bool, np.bool_)):
             raise ValueError(f"adaptive_eps must be True or False; got {self.adaptive_eps!r}")
         weight = self.classifier_weight
@@ -427,10 +446,20 @@ class NFADetector(BaseDetector):
             [1.0 - self.box_share, self.box_share],
             quantiser=encoder,
         )
+        # The fit trains the network alone; with the sampler frozen the trainer's trainable
+        # weights are the network's, which Keras pairs with the averaged weights at the end.
+        sampler.trainable = False
         trainer = OnePlusEpsTrainer(
             network, sampler, self.gamma, self.eps_, surrogates_per_step=self.batch_size
         )
-        trainer.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
+        averaging = self.classifier_averaging
+        trainer.compile(
+            optimizer=keras.optimizers.Adam(
+                self.learning_rate,
+                use_ema=averaging is not None,
+                ema_momentum=0.99 if averaging is None else averaging,
+            )
+        )
         steps_per_epoch = math.ceil(len(normal) / self.batch_size)
         history = trainer.fit(
             # Real rows enter clean: generated rows are requantised to match them.
