@@ -28,26 +28,36 @@ def nf_defaults(params: dict) -> str:
     """Which defaults an NFADetector record was fitted with, told from its hyperparameters."""
     if params.get("distillation_clipnorm"):
         return "distillation clipped (`distillation_clipnorm=1`, not the default)"
+    if "classifier_averaging" in params:
+        return "current defaults (classifier weight averaging since commit 856dd4b)"
     if "selection_min_known" in params:
-        return "current defaults (held-out choice of the density weight since commit ac1051d)"
+        return (
+            "defaults of commit 5e6c3fb (held-out choice of the density weight) before the "
+            "classifier's weight averaging, which changes every fit"
+        )
     if "adaptive_eps" in params:
         return (
             "defaults of commit 537eaf1 (`adaptive_eps`) before the held-out choice of the "
-            "density weight, which changes no fit with fewer than 20 known anomalies: those "
-            "records are the current code's"
+            "density weight (which changes no fit with fewer than 20 known anomalies) and the "
+            "classifier's weight averaging"
         )
     if "flow_min_steps" in params:
         return (
             "defaults of commit 828420d (the flow trains at least 300 steps) before "
-            "`adaptive_eps` and the held-out choice of the density weight, neither of which "
-            "changes a one-class fit: those records are the current code's; with known "
-            "anomalies, the ablation rows are from before them"
+            "`adaptive_eps` and the held-out choice of the density weight (neither changes a "
+            "one-class fit) and the classifier's weight averaging"
         )
     if "classifier_weight" in params:
         return "defaults of commit 2ac8785 (softplus rule; no flow step floor)"
     if params.get("flow_layers") == 6:
         return "defaults of commit 4bd97da (6 layers; classifier added with weight 1, no softplus)"
     return "defaults of commit 822f6c7 (4 layers, Adam 1e-3, classifier 4 epochs)"
+
+
+def _task_order(task: str) -> tuple:
+    """One-class first, then by the number in the task's name (k=2 before k=8, 5% before 25%)."""
+    digits = "".join(ch for ch in task if ch.isdigit())
+    return (task != "one-class", int(digits) if digits else 0, task)
 
 
 parts = [
@@ -71,15 +81,16 @@ for name in order:
     parts.append(f"### {name}\n")
     if name in PAPER:
         parts.append(PAPER[name] + "\n")
-    versions = sorted(
-        {
-            nf_defaults(r["params"])
-            for r in records
-            if r["method"] in NF_ROWS or r["method"].startswith("nf-")
-        }
-    )
+    versions: dict[str, set[str]] = {}
+    for r in records:
+        if r["method"] in NF_ROWS or r["method"].startswith("nf-"):
+            versions.setdefault(nf_defaults(r["params"]), set()).add(r["task"])
     if versions:
-        parts.append(f"normalising-flow rows: {', '.join(versions)}.\n")
+        listed = "; ".join(
+            f"{version} ({', '.join(sorted(tasks, key=_task_order))})"
+            for version, tasks in sorted(versions.items())
+        )
+        parts.append(f"normalising-flow rows: {listed}.\n")
     parts.append(render_table(records, name) + "\n")
     if name.startswith("kdd99"):
         parts.append(
