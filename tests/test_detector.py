@@ -290,6 +290,15 @@ def test_surrogate_term_fades_when_the_density_cannot_see_the_known_anomalies(fi
     assert one_class.density_auc_ is None and one_class.eps_ == one_class.eps
 
 
+def test_averaging_momentum_spans_at_most_the_last_third_of_the_fit():
+    from tfp_flowad.detector import averaging_momentum
+
+    assert averaging_momentum(0.99, 310) == 0.99  # the default fits keep the momentum
+    assert averaging_momentum(0.99, 30) == pytest.approx(0.9)
+    assert averaging_momentum(0.99, 2) == 0.0
+    assert averaging_momentum(0.5, 1000) == 0.5
+
+
 def test_choose_density_scale_prefers_the_default_within_the_tolerance():
     from tfp_flowad.detector import DENSITY_SCALES, choose_density_scale
 
