@@ -290,6 +290,22 @@ def test_surrogate_term_fades_when_the_density_cannot_see_the_known_anomalies(fi
     assert one_class.density_auc_ is None and one_class.eps_ == one_class.eps
 
 
+def test_auto_averaging_keeps_the_last_iterate_one_class(data):
+    """``classifier_averaging="auto"``: one-class the fit is that of ``None``; a momentum
+    changes it."""
+    X, y, test, _ = data
+    normal = X[y == 0].iloc[:600]
+    params = {**SMALL, "flow_epochs": 1, "distillation_steps": 5, "classifier_epochs": 3}
+    scores = {
+        averaging: NFADetector(classifier_averaging=averaging, score="classifier", **params)
+        .fit(normal)
+        .decision_function(test)
+        for averaging in ("auto", None, 0.5)
+    }
+    np.testing.assert_array_equal(scores["auto"], scores[None])
+    assert not np.allclose(scores["auto"], scores[0.5])
+
+
 def test_averaging_momentum_spans_at_most_the_last_third_of_the_fit():
     from tfp_flowad.detector import averaging_momentum
 

@@ -91,9 +91,12 @@ class NFADetector(BaseDetector):
         classifier_min_steps: the classifier trains for at least this many steps, however
             few the normal rows: on a small sample (HIGGS, 8k rows) four epochs are 32 steps,
             too few to learn from the known anomalies.
-        classifier_averaging: the fitted classifier's weights are an exponential moving
-            average of its training iterates, ``w_avg <- m w_avg + (1 - m) w_t`` with this
-            momentum ``m`` (Polyak averaging); ``None`` keeps the last iterate. Fresh
+        classifier_averaging: with a number ``m``, the fitted classifier's weights are an
+            exponential moving average of its training iterates, ``w_avg <- m w_avg + (1 - m)
+            w_t`` (Polyak averaging); ``None`` keeps the last iterate; ``"auto"``: 0.99 with
+            known anomalies, the last iterate one-class (one-class, the averaged classifier
+            lags behind a fit that is still learning: ROC AUC, 5 seeds, cover 0.920 -> 0.915,
+            cardio 0.869 -> 0.867, the others within 0.001). Fresh
             surrogates at every step make the last iterate noisy, and where the test
             anomalies lie away from every training row (KDD-99's attacks) that noise decides
             their scores: from one fitted flow (KDD-99 k=1, seed 4, one known row), three
@@ -185,7 +188,7 @@ class NFADetector(BaseDetector):
         classifier_hidden_units: tuple[int, ...] = (64, 32),
         classifier_epochs: int = 4,
         classifier_min_steps: int = 300,
-        classifier_averaging: float | None = 0.99,
+        classifier_averaging: float | str | None = "auto",
         gamma: float = 1.0,
         eps: float = 0.05,
         adaptive_eps: bool = True,
@@ -337,13 +340,14 @@ class NFADetector(BaseDetector):
         if not 0.0 < self.selection_share < 1.0:
             raise ValueError(f"selection_share must be in (0, 1); got {self.selection_share!r}")
         averaging = self.classifier_averaging
-        if averaging is not None and not (
+        if averaging not in (None, "auto") and not (
             isinstance(averaging, (int, float))
             and not isinstance(averaging, bool)
             and 0.0 <= averaging < 1.0
         ):
             raise ValueError(
-                f"classifier_averaging must be a number in [0, 1) or None; got {averaging!r}"
+                "classifier_averaging must be a number in [0, 1), 'auto' or None; "
+                f"got {averaging!r}"
             )
         if not isinstance(self.adaptive_eps, (bool, np.bool_)):
             raise ValueError(f"adaptive_eps must be True or False; got {self.adaptive_eps!r}")
@@ -457,6 +461,8 @@ class NFADetector(BaseDetector):
         steps_per_epoch = math.ceil(len(normal) / self.batch_size)
         epochs = max(self.classifier_epochs, math.ceil(self.classifier_min_steps / steps_per_epoch))
         averaging = self.classifier_averaging
+        if isinstance(averaging, str):  # "auto"
+            averaging = 0.99 if len(anomaly) else None
         trainer.compile(
             optimizer=keras.optimizers.Adam(
                 self.learning_rate,
