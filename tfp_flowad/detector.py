@@ -94,16 +94,15 @@ class NFADetector(BaseDetector):
         classifier_averaging: with a number ``m``, the fitted classifier's weights are an
             exponential moving average of its training iterates, ``w_avg <- m w_avg + (1 - m)
             w_t`` (Polyak averaging); ``None`` keeps the last iterate; ``"auto"``: 0.99 with
-            known anomalies, the last iterate one-class (one-class, the averaged classifier
-            lags behind a fit that is still learning: ROC AUC, 5 seeds, cover 0.920 -> 0.915,
-            cardio 0.869 -> 0.867, the others within 0.001). Fresh
-            surrogates at every step make the last iterate noisy, and where the test
-            anomalies lie away from every training row (KDD-99's attacks) that noise decides
-            their scores: from one fitted flow (KDD-99 k=1, seed 4, one known row), three
-            classifiers ranked the test set at ROC AUC 0.966 / 0.992 / 0.949 (the benchmark's
-            own fit: 0.24), three averaged ones 0.989 / 0.994 / 0.997. A short fit averages
-            over its last third at most (``averaging_momentum``); the default 300 steps or more
-            keep ``m``.
+            known anomalies, the last iterate one-class. Fresh surrogates at every step make
+            the last iterate noisy, and where the test anomalies lie away from every training
+            row (KDD-99's attacks) that noise decides their scores: from one fitted flow
+            (KDD-99 k=1, seed 4, one known row), three classifiers ranked the test set at ROC
+            AUC 0.966 / 0.992 / 0.949 (the benchmark's own fit: 0.24), three averaged ones
+            0.989 / 0.994 / 0.997. One-class the averaged classifier lags behind a fit that is
+            still learning (ROC AUC, 5 seeds: cover 0.920 -> 0.915, cardio 0.869 -> 0.867, the
+            others within 0.001), hence ``"auto"``. A short fit averages over its last third
+            at most (``averaging_momentum``); the default 300 steps or more keep ``m``.
         gamma: weight of the known-anomaly term of eq. (6).
         eps: the surrogate term of eq. (6) is weighted ``1 - eps``.
         adaptive_eps: with known anomalies, weight the surrogate term by how well the
