@@ -339,11 +339,7 @@ class NFADetector(BaseDetector):
         if not 0.0 < self.selection_share < 1.0:
             raise ValueError(f"selection_share must be in (0, 1); got {self.selection_share!r}")
         averaging = self.classifier_averaging
-        if averaging not in (None, "auto") and not (
-            isinstance(averaging, (int, float))
-            and not isinstance(averaging, bool)
-            and 0.0 <= averaging < 1.0
-        ):
+        if averaging not in (None, "auto") and not (_is_number(averaging) and 0 <= averaging < 1):
             raise ValueError(
                 "classifier_averaging must be a number in [0, 1), 'auto' or None; "
                 f"got {averaging!r}"
@@ -351,9 +347,7 @@ class NFADetector(BaseDetector):
         if not isinstance(self.adaptive_eps, (bool, np.bool_)):
             raise ValueError(f"adaptive_eps must be True or False; got {self.adaptive_eps!r}")
         weight = self.classifier_weight
-        if weight is not None and not (
-            isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight >= 0
-        ):
+        if weight is not None and not (_is_number(weight) and weight >= 0):
             raise ValueError(f"classifier_weight must be a number >= 0 or None; got {weight!r}")
 
     def _timed(self, stage: str, fit_stage, *args):
@@ -462,13 +456,11 @@ class NFADetector(BaseDetector):
         averaging = self.classifier_averaging
         if isinstance(averaging, str):  # "auto"
             averaging = 0.99 if len(anomaly) else None
-        trainer.compile(
-            optimizer=keras.optimizers.Adam(
-                self.learning_rate,
-                use_ema=averaging is not None,
-                ema_momentum=averaging_momentum(averaging or 0.0, epochs * steps_per_epoch),
-            )
-        )
+        ema = {}
+        if averaging is not None:
+            momentum = averaging_momentum(averaging, epochs * steps_per_epoch)
+            ema = {"use_ema": True, "ema_momentum": momentum}
+        trainer.compile(optimizer=keras.optimizers.Adam(self.learning_rate, **ema))
         history = trainer.fit(
             # Real rows enter clean: generated rows are requantised to match them.
             make_classifier_dataset(
@@ -760,6 +752,11 @@ def _separation_weight(auc: float) -> float:
     """``clip(2 AUC - 1, 0, 1)``: 0 for a score that cannot separate two sets, 1 for one that
     separates them perfectly."""
     return float(np.clip(2.0 * auc - 1.0, 0.0, 1.0))
+
+
+def _is_number(value) -> bool:
+    """An int or a float, not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def averaging_momentum(momentum: float, steps: int) -> float:
