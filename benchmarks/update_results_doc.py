@@ -8,6 +8,7 @@ kept; the tables in between are rendered again from the records.
 from pathlib import Path
 
 from tfp_flowad.benchmark import load_results, render_table
+from tfp_flowad.benchmark.runner import task_order_key
 
 root = Path(__file__).resolve().parents[1]
 doc = root / "docs" / "RESULTS.md"
@@ -58,12 +59,6 @@ def nf_defaults(params: dict) -> str:
     return "defaults of commit 822f6c7 (4 layers, Adam 1e-3, classifier 4 epochs)"
 
 
-def _task_order(task: str) -> tuple:
-    """One-class first, then by the number in the task's name (k=2 before k=8, 5% before 25%)."""
-    digits = "".join(ch for ch in task if ch.isdigit())
-    return (task != "one-class", int(digits) if digits else 0, task)
-
-
 parts = [
     "## Benchmark tables (`tfp-flowad benchmark`)\n",
     "Protocol of BENCHMARK.md, ROC AUC mean ± std over the seeds run (a cell marked `(n=N)` has "
@@ -91,7 +86,7 @@ for name in order:
             versions.setdefault(nf_defaults(r["params"]), set()).add(r["task"])
     if versions:
         listed = "; ".join(
-            f"{version} ({', '.join(sorted(tasks, key=_task_order))})"
+            f"{version} ({', '.join(sorted(tasks, key=task_order_key))})"
             for version, tasks in sorted(versions.items())
         )
         parts.append(f"normalising-flow rows: {listed}.\n")
