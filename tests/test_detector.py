@@ -83,6 +83,11 @@ def test_classifier_score_is_the_papers_output(fitted, data):
     fitted.score = "classifier"
     try:
         scores = fitted.decision_function(test)
+        # 40 known anomalies: "auto" makes the classifier an ensemble of 5 networks whose
+        # mean logit is the classifier's.
+        member_logits = fitted.classifier_(fitted.encoder_.transform(test)).numpy()
+        assert member_logits.shape == (len(test), 5)
+        np.testing.assert_allclose(scores, -member_logits.mean(1), rtol=1e-5, atol=1e-5)
         p_anomaly = fitted.predict_proba(test)[:, 1]
         np.testing.assert_allclose(p_anomaly, 1 / (1 + np.exp(-scores)), atol=1e-5)
         assert roc_auc_score(y_test, scores) > 0.5
@@ -190,6 +195,10 @@ def test_bad_input_gets_clear_errors(fitted, data):
         NFADetector(selection_share=1.0).fit(X, y)
     with pytest.raises(ValueError, match=r"classifier_averaging must be .*; got 1.0"):
         NFADetector(classifier_averaging=1.0).fit(X, y)
+    with pytest.raises(
+        ValueError, match="classifier_members must be an integer >= 1 or .auto.; got 2.0"
+    ):
+        NFADetector(classifier_members=2.0).fit(X, y)
     with pytest.raises(RuntimeError, match="not fitted"):
         NFADetector().decision_function(test)
 
@@ -290,20 +299,23 @@ def test_surrogate_term_fades_when_the_density_cannot_see_the_known_anomalies(fi
     assert one_class.density_auc_ is None and one_class.eps_ == one_class.eps
 
 
-def test_auto_averaging_keeps_the_last_iterate_one_class(data):
-    """``classifier_averaging="auto"``: one-class the fit is that of ``None``; a momentum
-    changes it."""
+@pytest.mark.parametrize(
+    "option, plain, other", [("classifier_averaging", None, 0.5), ("classifier_members", 1, 2)]
+)
+def test_auto_options_keep_one_plain_classifier_one_class(data, option, plain, other):
+    """``"auto"`` weight averaging and ensemble: one-class the fit is that of one network's
+    last iterate (``None`` / 1); another value changes it."""
     X, y, test, _ = data
     normal = X[y == 0].iloc[:600]
     params = {**SMALL, "flow_epochs": 1, "distillation_steps": 5, "classifier_epochs": 3}
     scores = {
-        averaging: NFADetector(classifier_averaging=averaging, score="classifier", **params)
+        value: NFADetector(**{option: value}, score="classifier", **params)
         .fit(normal)
         .decision_function(test)
-        for averaging in ("auto", None, 0.5)
+        for value in ("auto", plain, other)
     }
-    np.testing.assert_array_equal(scores["auto"], scores[None])
-    assert not np.allclose(scores["auto"], scores[0.5])
+    np.testing.assert_array_equal(scores["auto"], scores[plain])
+    assert not np.allclose(scores["auto"], scores[other])
 
 
 def test_averaging_momentum_spans_at_most_the_last_third_of_the_fit():

@@ -123,6 +123,44 @@ def test_one_plus_eps_trainer_gradients_reach_every_classifier_weight():
         assert grad is not None and np.any(grad.numpy() != 0)
 
 
+def test_ensemble_loss_is_the_mean_of_each_members_own_loss():
+    """With ``make_mlp(..., members=3)`` every term of eq. (6) is the mean of the members'
+    terms, and each member's gradient is its own loss's gradient over 3: no member's weights
+    feel another member's logits."""
+    keras.utils.set_random_seed(0)
+    members = make_mlp(2, (8,), members=3)
+    trainer = OnePlusEpsTrainer(members, UniformBoxSampler([-2, -2], [2, 2], seed=0), eps=0.2)
+    data = {"normal": tf.random.normal((6, 2)), "anomaly": tf.random.normal((3, 2)) + 3}
+    surrogate, _ = trainer.sampler.sample(6)
+    trainer.sampler.sample = lambda n: (surrogate, None)  # the same surrogates for both sides
+    with tf.GradientTape(persistent=True) as tape:
+        terms = trainer._loss_terms(data, training=True)
+        logits = members(tf.concat([data["normal"], surrogate, data["anomaly"]], 0))
+        own = [
+            losses.one_plus_eps_loss(logits[:6, k], logits[12:, k], logits[6:12, k], 1.0, 0.2)
+            for k in range(3)
+        ]
+    for name in ("loss", "normal", "anomaly", "surrogate"):
+        expected = np.mean([terms_k[name].numpy() for terms_k in own])
+        np.testing.assert_allclose(terms[name].numpy(), expected, rtol=1e-6)
+    weights = members.trainable_variables
+    joint = tape.gradient(terms["loss"], weights)
+    alone = [tape.gradient(own[k]["loss"], weights) for k in range(3)]
+    for index, weight in enumerate(weights):
+        grads = [np.zeros(weight.shape) if g[index] is None else g[index].numpy() for g in alone]
+        assert sum(np.any(g != 0) for g in grads) == 1, weight.path  # one member's weight
+        np.testing.assert_allclose(joint[index].numpy(), sum(grads) / 3, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(
+        trainer(data["normal"]).numpy(), members(data["normal"]).numpy().mean(1), rtol=1e-6
+    )
+
+
+def test_make_mlp_rejects_a_bad_number_of_members():
+    for members in (0, 1.5, True):
+        with pytest.raises(ValueError, match=f"members must be an integer >= 1; got {members!r}"):
+            make_mlp(2, (4,), members=members)
+
+
 def test_weight_averaging_gives_the_network_the_average_of_its_iterates():
     """Adam's moving average (the detector's ``classifier_averaging``) ends in the network:
     ``w_avg = m w_avg + (1 - m) w_t`` over the steps' weights, the first step's taken as is,

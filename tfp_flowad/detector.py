@@ -103,6 +103,16 @@ class NFADetector(BaseDetector):
             still learning (ROC AUC, 5 seeds: cover 0.920 -> 0.915, cardio 0.869 -> 0.867, the
             others within 0.001), hence ``"auto"``. A short fit averages over its last third
             at most (``averaging_momentum``); the default 300 steps or more keep ``m``.
+        classifier_members: the classifier is an ensemble of this many MLPs, each from its
+            own initial weights and trained on its own eq. (6) with the same batches and
+            surrogates; its logit is the mean of theirs. ``"auto"``: 5 with known anomalies,
+            1 one-class. With few known rows one network's verdict on rows unlike any it saw
+            swings from fit to fit even with ``classifier_averaging`` (KDD-99 k=1 / k=2, one
+            to 784 known rows, 5 seeds, classifier alone: 0.971 / 0.935 with one network,
+            0.995 / 0.995 with five; the combined score 0.9950 / 0.9952 -> 0.9970 / 0.9973).
+            The members share each step's surrogates, so five cost far less than five fits
+            (KDD-99: 1-9 s more than one network, the more known rows the more). One-class keeps one network: the classifier's
+            share of the combined score is small there, and five were not measured at scale.
         gamma: weight of the known-anomaly term of eq. (6).
         eps: the surrogate term of eq. (6) is weighted ``1 - eps``.
         adaptive_eps: with known anomalies, weight the surrogate term by how well the
@@ -147,7 +157,8 @@ class NFADetector(BaseDetector):
     Attributes:
         encoder_: the ``TabularEncoder`` learned on the training rows.
         flow_: the fitted flow; ``sampler_flow_``: the flow that samples surrogates (the IAF).
-        classifier_: the Keras classifier network (logits of ``P(C+ | x)``).
+        classifier_: the Keras classifier network: ``[n, members]`` logits of ``P(C+ | x)``,
+            one per member of the ensemble (``classifier_members``); their mean is the logit.
         density_auc_: the density's ROC AUC of the known anomalies against held-out normal
             rows (``None`` one-class); ``eps_``: the ``eps`` the classifier trained with (see
             ``adaptive_eps``).
@@ -188,6 +199,7 @@ class NFADetector(BaseDetector):
         classifier_epochs: int = 4,
         classifier_min_steps: int = 300,
         classifier_averaging: float | str | None = "auto",
+        classifier_members: int | str = "auto",
         gamma: float = 1.0,
         eps: float = 0.05,
         adaptive_eps: bool = True,
@@ -225,6 +237,7 @@ class NFADetector(BaseDetector):
         self.classifier_epochs = classifier_epochs
         self.classifier_min_steps = classifier_min_steps
         self.classifier_averaging = classifier_averaging
+        self.classifier_members = classifier_members
         self.gamma = gamma
         self.eps = eps
         self.adaptive_eps = adaptive_eps
@@ -330,9 +343,7 @@ class NFADetector(BaseDetector):
             raise ValueError(f"box_margin must be >= 0; got {self.box_margin!r}")
         _check_score(self.score)
         minimum = self.selection_min_known
-        if minimum is not None and (
-            not isinstance(minimum, (int, np.integer)) or isinstance(minimum, bool) or minimum < 1
-        ):
+        if minimum is not None and not _is_count(minimum):
             raise ValueError(
                 f"selection_min_known must be an integer >= 1 or None; got {minimum!r}"
             )
@@ -343,6 +354,11 @@ class NFADetector(BaseDetector):
             raise ValueError(
                 "classifier_averaging must be a number in [0, 1), 'auto' or None; "
                 f"got {averaging!r}"
+            )
+        members = self.classifier_members
+        if members != "auto" and not _is_count(members):
+            raise ValueError(
+                f"classifier_members must be an integer >= 1 or 'auto'; got {members!r}"
             )
         if not isinstance(self.adaptive_eps, (bool, np.bool_)):
             raise ValueError(f"adaptive_eps must be True or False; got {self.adaptive_eps!r}")
@@ -434,7 +450,12 @@ class NFADetector(BaseDetector):
         anomalies and fresh surrogates (tail samples and box samples) at every step; returns
         the network and its Keras history."""
         encoder = self.encoder_
-        network = make_mlp(encoder.output_dim, tuple(self.classifier_hidden_units))
+        members = self.classifier_members
+        if members == "auto":
+            members = 5 if len(anomaly) else 1
+        network = make_mlp(
+            encoder.output_dim, tuple(self.classifier_hidden_units), members=int(members)
+        )
         sampler = MixtureSampler(
             [
                 TailSampler(sampler_flow, self.tail_p_value, seed=seed),
@@ -631,7 +652,8 @@ class NFADetector(BaseDetector):
     def predict_proba(self, X) -> np.ndarray:
         """``[n, 2]``: ``[f(x), 1 - f(x)]``, the classifier's ``P(normal | x)`` and its complement."""
         features = self.encoder_.transform(self._check_rows(X))
-        p_anomaly = tf.sigmoid(-self.classifier_(features)[:, 0]).numpy().astype(np.float64)
+        p_anomaly = tf.sigmoid(-classifier_logit(self.classifier_, features))
+        p_anomaly = p_anomaly.numpy().astype(np.float64)
         return np.stack([1.0 - p_anomaly, p_anomaly], axis=1)
 
     def log_prob(self, X) -> np.ndarray:
@@ -759,6 +781,11 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _is_count(value) -> bool:
+    """An integer >= 1 (a bool is not one)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+
+
 def averaging_momentum(momentum: float, steps: int) -> float:
     """The momentum of the classifier's weight averaging for a fit of ``steps`` steps:
     ``min(momentum, 1 - 3 / steps)`` (at least 0).
@@ -807,10 +834,15 @@ def score_terms(features, kinds, flow, classifier, scaling=None) -> dict[str, tf
         # A row so far off that the flow's inverse overflows is as abnormal as it gets.
         terms["density"] = tf.where(tf.math.is_finite(density), density, _OVERFLOW_SCORE)
     if {"classifier", "combined"} & set(kinds):
-        terms["classifier"] = -classifier(features)[:, 0]
+        terms["classifier"] = -classifier_logit(classifier, features)
     if "combined" in kinds:
         terms["combined"] = combine_scores(terms["density"], terms["classifier"], scaling)
     return {kind: terms[kind] for kind in kinds}
+
+
+def classifier_logit(classifier, features) -> tf.Tensor:
+    """``logit f(x)``, ``[batch]``: the mean of the logits of the classifier's members."""
+    return tf.reduce_mean(classifier(features), axis=-1)
 
 
 def combine_scores(density, classifier, scaling) -> tf.Tensor:

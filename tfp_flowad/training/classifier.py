@@ -23,7 +23,8 @@ class OnePlusEpsTrainer(StepModel):
     ``anomaly`` (L-) and ``surrogate`` (L0).
 
     Args:
-        network: Keras model ``[batch, D] -> [batch, 1]`` logits of ``P(C+ | x)``.
+        network: Keras model ``[batch, D] -> [batch, members]``: the logits of ``P(C+ | x)`` of
+            one classifier or of an ensemble's members (``make_mlp(..., members=m)``).
         sampler: a layer with ``sample(n) -> (x, weights or None)`` (``tfp_flowad.sampling``).
         gamma: weight of the known-anomaly term ``L-``.
         eps: weight ``1 - eps`` of the surrogate term ``L0``; ``eps`` in [0, 1].
@@ -62,7 +63,8 @@ class OnePlusEpsTrainer(StepModel):
         """Nothing to create: the network and the sampler arrive built."""
 
     def call(self, x, training=False):
-        return self.network(x, training=training)[:, 0]
+        """``logit f(x)``, ``[batch]``: the mean of the members' logits."""
+        return tf.reduce_mean(self.network(x, training=training), axis=-1)
 
     def _loss_terms(self, data, training: bool) -> dict[str, tf.Tensor]:
         normal = data["normal"]
@@ -71,11 +73,22 @@ class OnePlusEpsTrainer(StepModel):
         surrogate, weights = self.sampler.sample(n_surrogates)
         surrogate = tf.stop_gradient(surrogate)
         parts = [normal, surrogate] + ([anomaly] if anomaly is not None else [])
-        logits = self(tf.concat(parts, axis=0), training=training)
+        # [rows, members]: every member sees the same rows and is trained on its own loss.
+        logits = self.network(tf.concat(parts, axis=0), training=training)
+        members = tf.shape(logits)[1]
+
+        def each_member(rows):
+            """The members' logits of ``rows`` one member after another, ``[members * n]``."""
+            return tf.reshape(tf.transpose(rows), [-1])
+
         n_normal, n_surrogate = tf.shape(normal)[0], tf.shape(surrogate)[0]
-        normal_logits = logits[:n_normal]
-        surrogate_logits = logits[n_normal : n_normal + n_surrogate]
-        anomaly_logits = logits[n_normal + n_surrogate :]
+        normal_logits = each_member(logits[:n_normal])
+        surrogate_logits = each_member(logits[n_normal : n_normal + n_surrogate])
+        anomaly_logits = each_member(logits[n_normal + n_surrogate :])
+        if weights is not None:
+            weights = tf.tile(weights, [members])
+        # Each term is the mean of the members' terms, so each member's gradient is that of
+        # its own eq. (6) divided by the number of members (Adam does not see the factor).
         terms = one_plus_eps_loss(
             normal_logits, anomaly_logits, surrogate_logits, self.gamma, self.eps, weights
         )
