@@ -29,28 +29,36 @@ def nf_defaults(params: dict) -> str:
     """Which defaults an NFADetector record was fitted with, told from its hyperparameters."""
     if params.get("distillation_clipnorm"):
         return "distillation clipped (`distillation_clipnorm=1`, not the default)"
+    if "classifier_members" in params:
+        return (
+            "current defaults (the classifier an ensemble of 5 networks with known anomalies, "
+            "since commit a0db1ea)"
+        )
     if "classifier_averaging" in params:
         return (
-            "current defaults (the classifier's weight averaging since commit 856dd4b, recorded "
-            'as `classifier_averaging=0.99`, which the default `"auto"` is with known anomalies)'
+            "defaults of commit f9da36a (the classifier's weight averaging, recorded as "
+            '`classifier_averaging=0.99`, which `"auto"` is with known anomalies) before the '
+            "classifier ensemble, which changes every fit with known anomalies"
         )
     if "selection_min_known" in params:
         return (
             "defaults of commit 5e6c3fb (held-out choice of the density weight) before the "
-            "classifier's weight averaging, which changes every fit with known anomalies"
+            "classifier's weight averaging and ensemble, which change every fit with known "
+            "anomalies"
         )
     if "adaptive_eps" in params:
         return (
             "defaults of commit 537eaf1 (`adaptive_eps`) before the held-out choice of the "
             "density weight (which changes no fit with fewer than 20 known anomalies) and the "
-            "classifier's weight averaging"
+            "classifier's weight averaging and ensemble"
         )
     if "flow_min_steps" in params:
         return (
             "defaults of commit 828420d (the flow trains at least 300 steps) before "
             "`adaptive_eps`, the held-out choice of the density weight and the classifier's "
-            "weight averaging, none of which changes a one-class fit: those records are the "
-            "current code's; with known anomalies, the ablation rows are from before them"
+            "weight averaging and ensemble, none of which changes a one-class fit: those "
+            "records are the current code's; with known anomalies, the ablation rows are from "
+            "before them"
         )
     if "classifier_weight" in params:
         return "defaults of commit 2ac8785 (softplus rule; no flow step floor)"
