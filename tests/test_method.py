@@ -143,16 +143,34 @@ def test_ensemble_loss_is_the_mean_of_each_members_own_loss():
     for name in ("loss", "normal", "anomaly", "surrogate"):
         expected = np.mean([terms_k[name].numpy() for terms_k in own])
         np.testing.assert_allclose(terms[name].numpy(), expected, rtol=1e-6)
-    weights = members.trainable_variables
+    weights = members.trainable_variables  # each [members, ...]: member k's slice is [k]
     joint = tape.gradient(terms["loss"], weights)
-    alone = [tape.gradient(own[k]["loss"], weights) for k in range(3)]
-    for index, weight in enumerate(weights):
-        grads = [np.zeros(weight.shape) if g[index] is None else g[index].numpy() for g in alone]
-        assert sum(np.any(g != 0) for g in grads) == 1, weight.path  # one member's weight
-        np.testing.assert_allclose(joint[index].numpy(), sum(grads) / 3, rtol=1e-5, atol=1e-8)
+    for k in range(3):
+        alone = tape.gradient(own[k]["loss"], weights)
+        for weight, g_joint, g_alone in zip(weights, joint, alone, strict=True):
+            others = np.delete(g_alone.numpy(), k, axis=0)
+            assert np.any(g_alone.numpy()[k]) and not np.any(others), weight.path
+            np.testing.assert_allclose(
+                g_joint.numpy()[k], g_alone.numpy()[k] / 3, rtol=1e-5, atol=1e-8
+            )
     np.testing.assert_allclose(
         trainer(data["normal"]).numpy(), members(data["normal"]).numpy().mean(1), rtol=1e-6
     )
+
+
+def test_members_side_by_side_are_the_networks_built_one_after_another(tmp_path):
+    """``make_mlp(..., members=3)`` computes what three ``make_mlp`` networks built in turn
+    from the same seed compute, from their initial weights, and survives save / load."""
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+    keras.utils.set_random_seed(1)
+    separate = [make_mlp(4, (6, 3)) for _ in range(3)]
+    keras.utils.set_random_seed(1)
+    members = make_mlp(4, (6, 3), members=3)
+    expected = np.concatenate([network(x).numpy() for network in separate], axis=1)
+    np.testing.assert_allclose(members(x).numpy(), expected, rtol=1e-6, atol=1e-7)
+    members.save(tmp_path / "members.keras")
+    loaded = keras.saving.load_model(tmp_path / "members.keras")
+    np.testing.assert_array_equal(loaded(x).numpy(), members(x).numpy())
 
 
 def test_make_mlp_rejects_a_bad_number_of_members():
