@@ -109,11 +109,11 @@ class NFADetector(BaseDetector):
             1 one-class. With few known rows one network's verdict on rows unlike any it saw
             swings from fit to fit even with ``classifier_averaging`` (KDD-99 k=1 / k=2, one
             to 784 known rows, 5 seeds, classifier alone: 0.971 / 0.935 with one network,
-            0.995 / 0.995 with five; the combined score 0.9950 / 0.9952 -> 0.9970 / 0.9973).
+            0.994 / 0.993 with five; the combined score 0.9950 / 0.9952 -> 0.9967 / 0.9971).
             The members share each step's batches and surrogates, so five cost far less than
             five fits (KDD-99: 1-9 s more than one network, the more known rows the more).
             One-class keeps one network: the classifier's share of the combined score is
-            small there, and five were not measured at scale.
+            small there, and five were only tried offline (docs/RESULTS.md).
         gamma: weight of the known-anomaly term of eq. (6).
         eps: the surrogate term of eq. (6) is weighted ``1 - eps``.
         adaptive_eps: with known anomalies, weight the surrogate term by how well the
