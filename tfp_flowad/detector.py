@@ -35,7 +35,7 @@ from sklearn.metrics import roc_auc_score
 from tfp_flowad import __version__
 from tfp_flowad.base import BaseDetector, training_threshold
 from tfp_flowad.flows import FLOWS
-from tfp_flowad.nn.mlp import make_mlp
+from tfp_flowad.nn.mlp import make_mlp, mean_logit
 from tfp_flowad.preprocessing import TabularEncoder
 from tfp_flowad.sampling import MixtureSampler, TailSampler, UniformBoxSampler
 from tfp_flowad.training.classifier import OnePlusEpsTrainer, make_classifier_dataset
@@ -653,7 +653,7 @@ class NFADetector(BaseDetector):
     def predict_proba(self, X) -> np.ndarray:
         """``[n, 2]``: ``[f(x), 1 - f(x)]``, the classifier's ``P(normal | x)`` and its complement."""
         features = self.encoder_.transform(self._check_rows(X))
-        p_anomaly = tf.sigmoid(-classifier_logit(self.classifier_, features))
+        p_anomaly = tf.sigmoid(-mean_logit(self.classifier_, features))
         p_anomaly = p_anomaly.numpy().astype(np.float64)
         return np.stack([1.0 - p_anomaly, p_anomaly], axis=1)
 
@@ -835,15 +835,10 @@ def score_terms(features, kinds, flow, classifier, scaling=None) -> dict[str, tf
         # A row so far off that the flow's inverse overflows is as abnormal as it gets.
         terms["density"] = tf.where(tf.math.is_finite(density), density, _OVERFLOW_SCORE)
     if {"classifier", "combined"} & set(kinds):
-        terms["classifier"] = -classifier_logit(classifier, features)
+        terms["classifier"] = -mean_logit(classifier, features)
     if "combined" in kinds:
         terms["combined"] = combine_scores(terms["density"], terms["classifier"], scaling)
     return {kind: terms[kind] for kind in kinds}
-
-
-def classifier_logit(classifier, features) -> tf.Tensor:
-    """``logit f(x)``, ``[batch]``: the mean of the logits of the classifier's members."""
-    return tf.reduce_mean(classifier(features), axis=-1)
 
 
 def combine_scores(density, classifier, scaling) -> tf.Tensor:

@@ -3,7 +3,7 @@
 
 import keras
 
-__all__ = ["make_mlp", "MemberMLP"]
+__all__ = ["make_mlp", "mean_logit", "MemberMLP"]
 
 
 def make_mlp(
@@ -45,6 +45,12 @@ def make_mlp(
             layers.append(keras.layers.Dropout(dropout, dtype=dtype))
     layers.append(keras.layers.Dense(1, dtype=dtype))
     return keras.Sequential(layers, name=name)
+
+
+def mean_logit(network: keras.Model, x, training: bool = False):
+    """``logit f(x)``, ``[batch]``: the mean of the logits of ``network``'s members (the one
+    logit of a single MLP)."""
+    return keras.ops.mean(network(x, training=training), axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="tfp_flowad")

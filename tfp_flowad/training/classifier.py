@@ -9,6 +9,7 @@ import keras
 import tensorflow as tf
 
 from tfp_flowad.losses import one_plus_eps_loss
+from tfp_flowad.nn.mlp import mean_logit
 from tfp_flowad.training.base import StepModel
 
 __all__ = ["OnePlusEpsTrainer", "make_classifier_dataset"]
@@ -64,7 +65,7 @@ class OnePlusEpsTrainer(StepModel):
 
     def call(self, x, training=False):
         """``logit f(x)``, ``[batch]``: the mean of the members' logits."""
-        return tf.reduce_mean(self.network(x, training=training), axis=-1)
+        return mean_logit(self.network, x, training=training)
 
     def _loss_terms(self, data, training: bool) -> dict[str, tf.Tensor]:
         normal = data["normal"]
