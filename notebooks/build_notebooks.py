@@ -528,11 +528,12 @@ print(f"{known.name}: density weight scaled by {detector.density_scale_:g}, chos
 * `"distillation"`: the mean `kl` of eq. (34) over its steps (one epoch of `distillation_steps`
   steps, so a single value);
 * `"classifier"`: `loss` of eq. (6) and its terms `normal` (`L+`), `anomaly` (`L-`, zero in
-  the one-class case) and `surrogate` (`L0`);
-* `"weight_selection"` (only with at least `selection_min_known` known anomalies, 20 by
-  default): the same terms for a second classifier that never sees a fifth of the known
-  anomalies; those rows choose the density's weight in the combined score (`density_scale_`,
-  with the held-out ROC AUC of each candidate in `density_scale_aucs_`).
+  the one-class case) and `surrogate` (`L0`), each the mean over the ensemble's members. With
+  at least `selection_min_known` known anomalies (20 by default) a second ensemble trains in
+  the same steps without a fifth of the known anomalies, and its terms are in the means too;
+  those held-out rows choose the density's weight in the combined score (`density_scale_`,
+  with the held-out ROC AUC of each candidate in `density_scale_aucs_`; `fit_seconds_` times
+  that choice as `"weight_selection"`).
 
 The flow stage sees only normal rows, so it is almost the same for both tasks; the tasks
 differ in the classifier stage.

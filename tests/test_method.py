@@ -8,7 +8,7 @@ from scipy import stats
 
 from tfp_flowad import losses
 from tfp_flowad.flows import IAF, MAF
-from tfp_flowad.nn.mlp import make_mlp
+from tfp_flowad.nn.mlp import make_mlp, select_members
 from tfp_flowad.sampling import (
     TailSampler,
     UniformBoxSampler,
@@ -123,21 +123,33 @@ def test_one_plus_eps_trainer_gradients_reach_every_classifier_weight():
         assert grad is not None and np.any(grad.numpy() != 0)
 
 
-def test_ensemble_loss_is_the_mean_of_each_members_own_loss():
+# Which of the 3 known anomalies each of the 3 members trains on (None: all of them).
+HELD_OUT_ROWS = [None, np.array([[1, 1, 0], [1, 0, 1], [1, 0, 1]], dtype="float32")]
+
+
+@pytest.mark.parametrize("anomaly_members", HELD_OUT_ROWS, ids=["all-rows", "held-out-rows"])
+def test_ensemble_loss_is_the_mean_of_each_members_own_loss(anomaly_members):
     """With ``make_mlp(..., members=3)`` every term of eq. (6) is the mean of the members'
     terms, and each member's gradient is its own loss's gradient over 3: no member's weights
-    feel another member's logits."""
+    feel another member's logits. With ``anomaly_members`` a member's own loss is eq. (6) on
+    its own known anomalies only, and the rows it does not train on do not reach it."""
     keras.utils.set_random_seed(0)
     members = make_mlp(2, (8,), members=3)
     trainer = OnePlusEpsTrainer(members, UniformBoxSampler([-2, -2], [2, 2], seed=0), eps=0.2)
     data = {"normal": tf.random.normal((6, 2)), "anomaly": tf.random.normal((3, 2)) + 3}
+    mask = np.ones((3, 3), dtype=bool)
+    if anomaly_members is not None:
+        data["anomaly_members"] = tf.constant(anomaly_members)
+        mask = anomaly_members.astype(bool)
     surrogate, _ = trainer.sampler.sample(6)
     trainer.sampler.sample = lambda n: (surrogate, None)  # the same surrogates for both sides
     with tf.GradientTape(persistent=True) as tape:
         terms = trainer._loss_terms(data, training=True)
         logits = members(tf.concat([data["normal"], surrogate, data["anomaly"]], 0))
         own = [
-            losses.one_plus_eps_loss(logits[:6, k], logits[12:, k], logits[6:12, k], 1.0, 0.2)
+            losses.one_plus_eps_loss(
+                logits[:6, k], logits[12:, k][mask[:, k]], logits[6:12, k], 1.0, 0.2
+            )
             for k in range(3)
         ]
     for name in ("loss", "normal", "anomaly", "surrogate"):
@@ -158,6 +170,16 @@ def test_ensemble_loss_is_the_mean_of_each_members_own_loss():
     )
 
 
+def test_anomaly_members_stay_with_their_rows_through_the_shuffle():
+    anomaly = np.arange(10, dtype="float32")[:, None] * np.ones((1, 2), dtype="float32")
+    anomaly_members = np.stack([np.arange(10) % 2, np.ones(10)], axis=1)
+    normal = np.zeros((40, 2), dtype="float32")
+    dataset = make_classifier_dataset(normal, anomaly, 8, seed=0, anomaly_members=anomaly_members)
+    for batch in dataset.take(3):
+        rows = batch["anomaly"].numpy()[:, 0].astype(int)
+        np.testing.assert_array_equal(batch["anomaly_members"].numpy(), anomaly_members[rows])
+
+
 def test_members_side_by_side_are_the_networks_built_one_after_another(tmp_path):
     """``make_mlp(..., members=3)`` computes what three ``make_mlp`` networks built in turn
     from the same seed compute, from their initial weights, and survives save / load."""
@@ -171,6 +193,12 @@ def test_members_side_by_side_are_the_networks_built_one_after_another(tmp_path)
     members.save(tmp_path / "members.keras")
     loaded = keras.saving.load_model(tmp_path / "members.keras")
     np.testing.assert_array_equal(loaded(x).numpy(), members(x).numpy())
+    # Members taken out keep their weights; one member is the plain MLP of make_mlp.
+    pair = select_members(members, [0, 2])
+    np.testing.assert_allclose(pair(x).numpy(), expected[:, [0, 2]], rtol=1e-6, atol=1e-7)
+    single = select_members(members, [1])
+    assert [type(layer) for layer in single.layers] == [type(layer) for layer in separate[1].layers]
+    np.testing.assert_allclose(single(x).numpy(), expected[:, [1]], rtol=1e-6, atol=1e-7)
 
 
 def test_make_mlp_rejects_a_bad_number_of_members():

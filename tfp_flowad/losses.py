@@ -77,6 +77,7 @@ def one_plus_eps_loss(
     gamma: float,
     eps: float,
     surrogate_weights: tf.Tensor | None = None,
+    anomaly_weights: tf.Tensor | None = None,
 ) -> dict[str, tf.Tensor]:
     """The (1 + eps)-class loss, eq. (6).
 
@@ -84,7 +85,9 @@ def one_plus_eps_loss(
     ``L+ = -E_{C+} log f``, ``L- = -E_{C-} log(1 - f)``, ``L0 = -E_{surrogate} log(1 - f)``.
 
     An empty ``anomaly_logits`` (the one-class case) gives ``L- = 0``. ``surrogate_weights``
-    (importance weights, eq. (8)-(10)) turn ``L0`` into a weighted mean.
+    (importance weights, eq. (8)-(10)) turn ``L0`` into a weighted mean, ``anomaly_weights``
+    ``L-`` (an ensemble whose members train on different known anomalies weights each row by
+    its member's share, see ``OnePlusEpsTrainer``).
 
     Args:
         normal_logits: ``[n+]`` logits of normal rows.
@@ -93,12 +96,13 @@ def one_plus_eps_loss(
         gamma: weight of the known-anomaly term, compensating the class prior.
         eps: trade-off between the two-class (``eps = 1``) and one-class (``eps = 0``) solutions.
         surrogate_weights: optional ``[n0]`` non-negative weights of the surrogate rows.
+        anomaly_weights: optional ``[n-]`` non-negative weights of the known anomalies.
 
     Returns:
         Dict with ``loss`` and its terms ``normal`` (L+), ``anomaly`` (L-), ``surrogate`` (L0).
     """
     normal_term = tf.reduce_mean(tf.nn.softplus(-normal_logits))
-    anomaly_term = _weighted_mean(tf.nn.softplus(anomaly_logits), None)
+    anomaly_term = _weighted_mean(tf.nn.softplus(anomaly_logits), anomaly_weights)
     surrogate_term = _weighted_mean(tf.nn.softplus(surrogate_logits), surrogate_weights)
     loss = 0.5 * (normal_term + gamma * anomaly_term + (1.0 - eps) * surrogate_term)
     return {

@@ -2,6 +2,14 @@
 
 from tfp_flowad.nn.coupling import CouplingNet
 from tfp_flowad.nn.made import MADE, made_masks
-from tfp_flowad.nn.mlp import MemberMLP, make_mlp, mean_logit
+from tfp_flowad.nn.mlp import MemberMLP, make_mlp, mean_logit, select_members
 
-__all__ = ["MADE", "made_masks", "CouplingNet", "MemberMLP", "make_mlp", "mean_logit"]
+__all__ = [
+    "MADE",
+    "made_masks",
+    "CouplingNet",
+    "MemberMLP",
+    "make_mlp",
+    "mean_logit",
+    "select_members",
+]

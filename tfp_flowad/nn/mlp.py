@@ -3,7 +3,7 @@
 
 import keras
 
-__all__ = ["make_mlp", "mean_logit", "MemberMLP"]
+__all__ = ["make_mlp", "mean_logit", "select_members", "MemberMLP"]
 
 
 def make_mlp(
@@ -51,6 +51,29 @@ def mean_logit(network: keras.Model, x, training: bool = False):
     """``logit f(x)``, ``[batch]``: the mean of the logits of ``network``'s members (the one
     logit of a single MLP)."""
     return keras.ops.mean(network(x, training=training), axis=-1)
+
+
+def select_members(network: keras.Model, members: list[int]) -> keras.Model:
+    """A new ``make_mlp`` network holding the given members of an ensemble ``network``
+    (``make_mlp(..., members=m)``, ``m > 1``) with their weights; one member gives the plain
+    MLP, as ``make_mlp(..., members=1)`` would build it."""
+    ensemble = network.layers[-1]
+    if not isinstance(ensemble, MemberMLP):
+        raise ValueError(f"network must end in a MemberMLP layer; got {type(ensemble).__name__}")
+    chosen = make_mlp(
+        network.input_shape[-1],
+        ensemble.hidden_units,
+        keras.activations.serialize(ensemble.activation),
+        ensemble.dropout.rate if ensemble.dropout is not None else 0.0,
+        name=network.name,
+        members=len(members),
+    )
+    # MemberMLP holds, layer by layer, a kernel [members, in, out] and a bias [members, 1, out].
+    values = [value[members] for value in ensemble.get_weights()]
+    if len(members) == 1:  # Dense layers: kernel [in, out], bias [out]
+        values = [value[0, 0] if index % 2 else value[0] for index, value in enumerate(values)]
+    chosen.set_weights(values)
+    return chosen
 
 
 @keras.saving.register_keras_serializable(package="tfp_flowad")

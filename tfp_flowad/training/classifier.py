@@ -6,6 +6,7 @@ surrogates (paper Algorithm 1: "while not converged do sample surrogate anomalie
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfp_flowad.losses import one_plus_eps_loss
@@ -20,8 +21,10 @@ class OnePlusEpsTrainer(StepModel):
     """Minimises ``1/2 (L+ + gamma * L- + (1 - eps) * L0)``, eq. (6), with fresh surrogates.
 
     Fit it on a dataset of dicts ``{"normal": [b, D], "anomaly": [b-, D]}`` (the ``anomaly`` key
-    absent in the one-class case; see ``make_classifier_dataset``). Logs ``loss``, ``normal`` (L+),
-    ``anomaly`` (L-) and ``surrogate`` (L0).
+    absent in the one-class case; see ``make_classifier_dataset``), optionally with
+    ``"anomaly_members": [b-, members]`` (0/1: which members train on each known anomaly; by
+    default all of them). Logs ``loss``, ``normal`` (L+), ``anomaly`` (L-) and ``surrogate``
+    (L0).
 
     Args:
         network: Keras model ``[batch, D] -> [batch, members]``: the logits of ``P(C+ | x)`` of
@@ -88,10 +91,25 @@ class OnePlusEpsTrainer(StepModel):
         anomaly_logits = each_member(logits[n_normal + n_surrogate :])
         if weights is not None:
             weights = tf.tile(weights, [members])
+        anomaly_weights = None
+        if "anomaly_members" in data:
+            # Member k's rows weigh n / n_k, so its share of L- is the mean over its own n_k
+            # rows, as if it had trained alone on them.
+            mask = data["anomaly_members"]
+            n_rows = tf.cast(tf.shape(mask)[0], mask.dtype)
+            anomaly_weights = each_member(
+                mask * tf.math.divide_no_nan(n_rows, tf.reduce_sum(mask, axis=0))
+            )
         # Each term is the mean of the members' terms, so each member's gradient is that of
         # its own eq. (6) divided by the number of members (Adam does not see the factor).
         terms = one_plus_eps_loss(
-            normal_logits, anomaly_logits, surrogate_logits, self.gamma, self.eps, weights
+            normal_logits,
+            anomaly_logits,
+            surrogate_logits,
+            self.gamma,
+            self.eps,
+            weights,
+            anomaly_weights,
         )
         if self.losses:
             terms["loss"] = terms["loss"] + tf.add_n(self.losses)
@@ -143,6 +161,7 @@ def make_classifier_dataset(
     seed: int | None = None,
     transform=None,
     passes: int = 1,
+    anomaly_members=None,
 ) -> tf.data.Dataset:
     """Batches of ``{"normal": ..., "anomaly": ...}`` for ``OnePlusEpsTrainer.fit``.
 
@@ -154,30 +173,48 @@ def make_classifier_dataset(
         anomaly: ``[n-, D]`` known anomalies, or ``None`` / empty for one-class.
         batch_size: normal rows per step.
         seed: shuffle seed (and the seed of ``transform``'s stateless seeds).
-        transform: optional ``transform(batch, stateless_seed) -> batch`` applied to every batch
-            (e.g. dequantisation noise and scaling).
+        transform: optional ``transform(batch, stateless_seed) -> batch`` applied to the rows of
+            every batch (e.g. dequantisation noise and scaling).
         passes: passes over the normal rows per epoch, each in a fresh order.
+        anomaly_members: optional ``[n-, members]`` 0/1 matrix: which members of an ensemble
+            train on each known anomaly; batched with its rows as ``"anomaly_members"``.
     """
     normals = tf.data.Dataset.from_tensor_slices(normal).shuffle(
         len(normal), seed=seed, reshuffle_each_iteration=True
     )
     parts = {"normal": normals.repeat(passes).batch(batch_size)}
     if anomaly is not None and len(anomaly) > 0:
-        parts["anomaly"] = (
-            tf.data.Dataset.from_tensor_slices(anomaly)
+        rows = {"anomaly": anomaly}
+        if anomaly_members is not None:
+            rows["anomaly_members"] = np.asarray(anomaly_members, dtype="float32")
+        anomalies = (
+            tf.data.Dataset.from_tensor_slices(rows)
             .shuffle(len(anomaly), seed=seed, reshuffle_each_iteration=True)
             .repeat()
             .batch(min(batch_size, len(anomaly)))
         )
-    dataset = tf.data.Dataset.zip(parts)
+        parts["anomaly"] = anomalies
+    dataset = tf.data.Dataset.zip(parts).map(_flatten_anomalies)
     if transform is not None:
         seeds = tf.data.Dataset.random(seed=seed).batch(2 * len(parts))
 
         def apply(batch, seed_pairs):
+            rows = sorted(key for key in batch if key in ("normal", "anomaly"))
             return {
-                key: transform(value, seed_pairs[2 * index : 2 * index + 2])
-                for index, (key, value) in enumerate(sorted(batch.items()))
+                **batch,
+                **{
+                    key: transform(batch[key], seed_pairs[2 * index : 2 * index + 2])
+                    for index, key in enumerate(rows)
+                },
             }
 
         dataset = tf.data.Dataset.zip(dataset, seeds).map(apply)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _flatten_anomalies(batch: dict) -> dict:
+    """``{"normal", "anomaly": {"anomaly", "anomaly_members"}}`` -> one flat dict."""
+    flat = {"normal": batch["normal"]}
+    if "anomaly" in batch:
+        flat.update(batch["anomaly"])
+    return flat
