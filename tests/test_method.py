@@ -205,6 +205,8 @@ def test_make_mlp_rejects_a_bad_number_of_members():
     for members in (0, 1.5, True):
         with pytest.raises(ValueError, match=f"members must be an integer >= 1; got {members!r}"):
             make_mlp(2, (4,), members=members)
+    with pytest.raises(ValueError, match="network must end in a MemberMLP layer; got Dense"):
+        select_members(make_mlp(2, (4,)), [0])
 
 
 def test_weight_averaging_gives_the_network_the_average_of_its_iterates():
