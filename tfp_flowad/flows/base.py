@@ -129,6 +129,10 @@ class Flow(StepModel, abc.ABC):
         """``[n, D]`` samples ``x = f(z)``."""
         return self.forward(self.sample_base(n))
 
+    def build(self, input_shape=None):
+        """Nothing to create: a flow makes its weights in ``__init__``. Calling it marks the
+        flow built, so Keras saves it without warning."""
+
     def call(self, x):
         return self.log_prob(x)
 

@@ -24,3 +24,8 @@ class StepModel(keras.Model):
         super().compile(*args, **kwargs)
         if self.optimizer is not None and not self.optimizer.built:
             self.optimizer.build(self.trained_variables)
+
+    def compile_from_config(self, config):
+        """Compiles a loaded model as it was saved (``keras.saving.load_model`` calls this);
+        its optimizer state is then restored from the file."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
