@@ -1,5 +1,6 @@
 """The ``tfp-flowad`` command line: fit -> score -> export on a CSV, and its errors."""
 
+import io
 import json
 
 import numpy as np
@@ -53,11 +54,31 @@ def test_fit_score_export(model_dir, tmp_path, capsys):
         "--label-column", "label", "--out", tmp_path / "scores.csv",
     )  # fmt: skip
     assert status == 0 and "scored 50 rows" in out
+    assert "give --normal-value to compare the scores with 'label'" in out
     scores = pd.read_csv(tmp_path / "scores.csv")
     assert list(scores.columns) == ["anomaly_score", "is_anomaly"] and len(scores) == len(frame)
     assert np.isfinite(scores.anomaly_score).all()
     status, out, _ = run(capsys, "export", "--model", model_dir, "--out", tmp_path / "serving")
     assert status == 0 and (tmp_path / "serving" / "1" / "saved_model.pb").is_file()
+
+
+def test_score_compares_with_labels(model_dir, tmp_path, capsys):
+    from sklearn.metrics import roc_auc_score
+
+    frame = write_table(tmp_path / "new.csv", n=60, seed=3)
+    argv = ["score", "--model", model_dir, "--data", tmp_path / "new.csv"]
+    status, out, err = run(capsys, *argv, "--label-column", "label", "--normal-value", "normal")
+    assert status == 0
+    scores = pd.read_csv(io.StringIO(out))  # the CSV alone on stdout, the summary on stderr
+    labels = (frame.label != "normal").to_numpy()
+    auc = roc_auc_score(labels, scores.anomaly_score)
+    assert f"labels: 10 anomalies in 60 rows; ROC AUC {auc:.4f}, average precision" in err
+    caught = int((scores.is_anomaly.to_numpy() == 1)[labels].sum())
+    assert f"the flags catch {caught} of 10 anomalies" in err
+    frame[frame.label == "normal"].to_csv(tmp_path / "normal.csv", index=False)
+    argv[-1] = tmp_path / "normal.csv"
+    status, _, err = run(capsys, *argv, "--label-column", "label", "--normal-value", "normal")
+    assert status == 0 and "one class" in err
 
 
 def test_score_and_export_with_another_score(model_dir, tmp_path, capsys):
@@ -141,6 +162,11 @@ def test_score_errors_name_the_problem(model_dir, tmp_path, capsys):
     (broken / "detector.json").write_text("{not json")
     status, _, err = run(capsys, "score", "--model", broken, "--data", tmp_path / "rows.csv")
     assert status == 2 and "corrupt" in err
+    status, _, err = run(
+        capsys, "score", "--model", model_dir, "--data", tmp_path / "rows.csv",
+        "--normal-value", "normal",
+    )  # fmt: skip
+    assert status == 2 and "--normal-value needs --label-column" in err
     status, _, err = run(capsys, "export", "--model", tmp_path / "nowhere", "--out", tmp_path)
     assert status == 2 and "does not exist" in err
 

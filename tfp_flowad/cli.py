@@ -45,7 +45,7 @@ def _split_labels(frame, label_column: str | None, normal_value: str | None):
     labels = frame[label_column].astype(str)
     values = sorted(labels.unique().tolist())
     if normal_value is None:
-        if not set(values) <= {"0", "1"}:
+        if not _zero_one(labels):
             raise CommandError(
                 f"--label-column {label_column!r} holds {values[:10]}: give --normal-value, "
                 "or use labels 0 (normal) / 1 (anomaly)"
@@ -58,6 +58,11 @@ def _split_labels(frame, label_column: str | None, normal_value: str | None):
         )
     y = (labels != normal_value).to_numpy().astype(np.int64)
     return frame.drop(columns=[label_column]), y
+
+
+def _zero_one(labels) -> bool:
+    """Whether string ``labels`` are all ``"0"`` or ``"1"``."""
+    return set(labels.unique()) <= {"0", "1"}
 
 
 def _make_detector(args, **params):
@@ -101,12 +106,22 @@ def _cmd_score(args) -> None:
 
     detector = _load_with_score(args)
     frame = _read_table(args.data)
+    y, note = None, None
     if args.label_column and args.label_column in frame.columns:
-        frame = frame.drop(columns=[args.label_column])
+        labels = frame[args.label_column].astype(str)
+        if args.normal_value is None and not _zero_one(labels):
+            frame = frame.drop(columns=[args.label_column])
+            note = f"labels: give --normal-value to compare the scores with {args.label_column!r}"
+        else:
+            frame, y = _split_labels(frame, args.label_column, args.normal_value)
+    elif args.normal_value is not None:
+        raise CommandError("--normal-value needs --label-column, a column of the data")
     scores = detector.decision_function(frame)
     result = pd.DataFrame(
         {"anomaly_score": scores, "is_anomaly": (scores > detector.threshold_).astype(int)}
     )
+    # With the CSV on stdout, the summary lines go to stderr.
+    summary = sys.stdout if args.out else sys.stderr
     if args.out:
         result.to_csv(args.out, index=False)
         print(
@@ -114,6 +129,27 @@ def _cmd_score(args) -> None:
         )
     else:
         result.to_csv(sys.stdout, index=False)
+    if y is not None:
+        note = _detection_quality(y, scores, result.is_anomaly.to_numpy())
+    if note:
+        print(note, file=summary)
+
+
+def _detection_quality(y, scores, flagged) -> str:
+    """One line: ROC AUC and average precision of ``scores`` against labels ``y`` (1 =
+    anomaly), and the precision / recall of the 0/1 flags."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    n_anomalies = int(y.sum())
+    if n_anomalies in (0, len(y)):
+        return f"labels: all {len(y)} rows are of one class, so there is no ROC AUC to give"
+    hits = int((flagged & y).sum())
+    return (
+        f"labels: {n_anomalies} anomalies in {len(y)} rows; ROC AUC "
+        f"{roc_auc_score(y, scores):.4f}, average precision "
+        f"{average_precision_score(y, scores):.4f}; the flags catch {hits} of "
+        f"{n_anomalies} anomalies with {int(flagged.sum()) - hits} false alarms"
+    )
 
 
 def _load_with_score(args):
@@ -211,7 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     score = commands.add_parser("score", help="score rows with a fitted model")
     score.add_argument("--model", required=True, help="directory written by 'fit'")
     score.add_argument("--data", required=True, help="rows to score, .csv or .parquet")
-    score.add_argument("--label-column", help="a label column to ignore if present")
+    score.add_argument(
+        "--label-column",
+        help="a label column, left out of the scoring; when present, the ROC AUC and average "
+        "precision of the scores against it are printed",
+    )
+    score.add_argument(
+        "--normal-value", help="the label of normal rows (default: 0 with 0/1 labels)"
+    )
     score.add_argument("--out", help="CSV to write (anomaly_score, is_anomaly); default stdout")
     score_kind(score)
     score.set_defaults(run=_cmd_score)
