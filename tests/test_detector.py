@@ -198,6 +198,11 @@ def test_bad_input_gets_clear_errors(fitted, data):
         NFADetector(selection_min_known=0).fit(X, y)
     with pytest.raises(ValueError, match=r"selection_share must be in \(0, 1\); got 1.0"):
         NFADetector(selection_share=1.0).fit(X, y)
+    for steps in (-1, 2.5):
+        with pytest.raises(
+            ValueError, match=f"classifier_distillation_steps must be an integer >= 0; got {steps}"
+        ):
+            NFADetector(classifier_distillation_steps=steps).fit(X, y)
     with pytest.raises(ValueError, match=r"classifier_averaging must be .*; got 1.0"):
         NFADetector(classifier_averaging=1.0).fit(X, y)
     with pytest.raises(
@@ -379,6 +384,31 @@ def test_density_scale_is_chosen_on_held_out_known_anomalies(data, tmp_path):
     keep = np.r_[np.flatnonzero(y == 0), np.flatnonzero(y == 1)[:19]]
     too_few = NFADetector(**SMALL, selection_min_known=1).fit(X.iloc[keep], y[keep])
     assert too_few.density_scale_aucs_ is None
+
+
+def test_classifier_distillation_leaves_one_network_like_the_ensemble(fitted, data, tmp_path):
+    from tfp_flowad.detector import anomaly_score
+
+    X, y, test, _ = data
+    detector = NFADetector(**SMALL, classifier_distillation_steps=300).fit(X, y)
+    assert detector.classifier_.output_shape == (None, 1)
+    assert "classifier_distillation" in detector.fit_seconds_
+    assert "classifier_distillation" in detector.history_
+    # The fit before it is the fixture's, so the student follows the fixture's ensemble.
+    assert fitted.classifier_.output_shape == (None, 5)
+    features = detector.encoder_.transform(test)
+    student, ensemble = (
+        anomaly_score(features, "classifier", None, network).numpy()
+        for network in (detector.classifier_, fitted.classifier_)
+    )
+    assert np.corrcoef(student, ensemble)[0, 1] > 0.95
+    loaded = NFADetector.load(detector.save(tmp_path / "model"))
+    np.testing.assert_allclose(
+        loaded.decision_function(test), detector.decision_function(test), atol=1e-6
+    )
+    # One-class the classifier is one network already: nothing to distil.
+    one_class = NFADetector(**SMALL, classifier_distillation_steps=300).fit(X[y == 0])
+    assert "classifier_distillation" not in one_class.fit_seconds_
 
 
 def test_combined_score_is_weighted_density_plus_softplus_of_classifier(fitted, data):

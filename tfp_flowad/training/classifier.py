@@ -10,10 +10,10 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flowad.losses import one_plus_eps_loss
-from tfp_flowad.nn.mlp import mean_logit
+from tfp_flowad.nn.mlp import mean_logit, select_members
 from tfp_flowad.training.base import StepModel
 
-__all__ = ["OnePlusEpsTrainer", "make_classifier_dataset"]
+__all__ = ["OnePlusEpsTrainer", "distil_ensemble", "make_classifier_dataset"]
 
 
 @keras.saving.register_keras_serializable(package="tfp_flowad")
@@ -218,3 +218,65 @@ def _flatten_anomalies(batch: dict) -> dict:
     if "anomaly" in batch:
         flat.update(batch["anomaly"])
     return flat
+
+
+def distil_ensemble(
+    ensemble: keras.Model,
+    parts: list[np.ndarray],
+    steps: int,
+    batch_size: int = 1024,
+    learning_rate: float = 1e-3,
+    seed: int | None = None,
+    verbose: int = 0,
+) -> tuple[keras.Model, dict]:
+    """One network that mimics an ensemble: ``min E_x[(logit_S(x) - logit f(x))^2]``, where
+    ``logit f = mean_k logit_k`` is the ensemble's logit (``mean_logit``).
+
+    The student has one member's shape and starts from the first member's weights
+    (``select_members``), so it scores a row with ``1 / members`` of the ensemble's
+    multiply-adds. Each step draws ``batch_size`` rows of every array in ``parts`` (e.g. normal
+    rows, surrogate anomalies, known anomalies) with replacement, so each region weighs the
+    same whatever its size; the targets are computed once.
+
+    Args:
+        ensemble: a ``make_mlp(..., members=m)`` network, ``m > 1``.
+        parts: non-empty ``[n_i, D]`` arrays of rows to match the ensemble on.
+        steps: optimizer steps (Adam).
+        batch_size: rows per part and step.
+        learning_rate: Adam learning rate.
+        seed: shuffle seed.
+        verbose: Keras verbosity.
+
+    Returns:
+        The student (``[batch, D] -> [batch, 1]``) and its Keras history (``loss``: the mean
+        squared logit difference).
+    """
+    student = select_members(ensemble, [0])
+    tables = []
+    for rows in parts:
+        rows = tf.constant(rows, dtype=tf.float32)
+        targets = tf.concat(
+            [
+                mean_logit(ensemble, rows[start : start + 65536])
+                for start in range(0, len(rows), 65536)
+            ],
+            axis=0,
+        )
+        tables.append((rows, targets[:, None]))
+
+    def draw(seed_pair):
+        """``batch_size`` rows of every part, drawn with replacement, and their targets."""
+        drawn = []
+        for index, (rows, targets) in enumerate(tables):
+            positions = tf.random.stateless_uniform(
+                [batch_size], seed_pair + index, maxval=tf.shape(rows)[0], dtype=tf.int32
+            )
+            drawn.append((tf.gather(rows, positions), tf.gather(targets, positions)))
+        return tuple(tf.concat(part, axis=0) for part in zip(*drawn, strict=True))
+
+    dataset = tf.data.Dataset.random(seed=seed).batch(2).take(steps).map(draw)
+    student.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+    history = student.fit(
+        dataset.prefetch(tf.data.AUTOTUNE), epochs=1, shuffle=False, verbose=verbose
+    )
+    return student, history.history
