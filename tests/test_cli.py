@@ -106,16 +106,29 @@ def test_score_and_export_with_another_score(model_dir, tmp_path, capsys):
     assert exit_info.value.code == 2 and "--score" in capsys.readouterr().err
 
 
-def test_fit_takes_the_flow(tmp_path, capsys):
+def test_fit_takes_the_flow_and_classifier_distillation(tmp_path, capsys):
+    import warnings
+
+    from tfp_flowad import NFADetector
+
     write_table(tmp_path / "train.csv")
     argv = ["fit", "--data", tmp_path / "train.csv", "--label-column", "label"]
     argv += ["--normal-value", "normal", "--epochs-scale", "0.05"]
-    status, out, _ = run(capsys, *argv, "--out", tmp_path / "m", "--flow", "realnvp")
+    status, out, _ = run(
+        capsys, *argv, "--out", tmp_path / "m", "--flow", "realnvp",
+        "--classifier-distillation-steps", "20",
+    )  # fmt: skip
     assert status == 0 and "(10 known anomalies)" in out
     assert "density separates the known anomalies from held-out normal rows with ROC AUC" in out
     assert "best of 6 candidates" not in out  # 10 known anomalies: too few to hold any out
+    assert "the classifier's ensemble was distilled into one network" in out
     manifest = json.loads((tmp_path / "m" / "detector.json").read_text())
     assert manifest["params"]["flow"] == "realnvp"
+    assert manifest["params"]["classifier_distillation_steps"] == 20
+    with warnings.catch_warnings():  # the flow, which samples itself, saves trainable
+        warnings.simplefilter("error", UserWarning)
+        loaded = NFADetector.load(tmp_path / "m")
+    assert loaded.classifier_.output_shape == (None, 1) and loaded.flow_.trainable
     status, out, _ = run(
         capsys, "score", "--model", tmp_path / "m", "--data", tmp_path / "train.csv",
         "--label-column", "label",

@@ -529,6 +529,9 @@ class NFADetector(BaseDetector):
             shuffle=False,
             verbose=self.verbose,
         )
+        # Freezing reached the flow inside the sampler (``flow_`` itself for a flow that
+        # samples in one pass); it leaves the fit trainable, as it came, and saves so.
+        sampler.trainable = True
         if held is None:
             return (network, None), history.history
         ensembles = [list(range(start, start + members)) for start in (0, members)]

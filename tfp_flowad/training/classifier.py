@@ -232,9 +232,10 @@ def distil_ensemble(
     """One network that mimics an ensemble: ``min E_x[(logit_S(x) - logit f(x))^2]``, where
     ``logit f = mean_k logit_k`` is the ensemble's logit (``mean_logit``).
 
-    The student has one member's shape and starts from the first member's weights
-    (``select_members``), so it scores a row with ``1 / members`` of the ensemble's
-    multiply-adds. Each step draws ``batch_size`` rows of every array in ``parts`` (e.g. normal
+    The student has one member's shape, from fresh initial weights, so it scores a row with
+    ``1 / members`` of the ensemble's multiply-adds. (Started from a member's weights it
+    kept that member's verdict away from the rows it was fitted on: KDD-99 k=1, seed 4, one
+    known row: classifier ROC AUC 0.967 against the ensemble's 0.990.) Each step draws ``batch_size`` rows of every array in ``parts`` (e.g. normal
     rows, surrogate anomalies, known anomalies) with replacement, so each region weighs the
     same whatever its size; the targets are computed once.
 
@@ -251,7 +252,7 @@ def distil_ensemble(
         The student (``[batch, D] -> [batch, 1]``) and its Keras history (``loss``: the mean
         squared logit difference).
     """
-    student = select_members(ensemble, [0])
+    student = keras.models.clone_model(select_members(ensemble, [0]))  # fresh weights
     tables = []
     for rows in parts:
         rows = tf.constant(rows, dtype=tf.float32)
