@@ -121,11 +121,12 @@ class NFADetector(BaseDetector):
         classifier_distillation_steps: with a number of steps (and an ensemble of more than
             one member), the fitted ensemble is distilled into one network of a member's shape
             (``distil_ensemble``: its logit regressed on the ensemble's over the normal rows,
-            known anomalies and ``2 ** 16`` surrogates), which then serves as ``classifier_``:
-            a model fitted with known anomalies scores its classifier term with a fifth of the
-            multiply-adds, for serving the classifier score at high rates. 0 (default) keeps
-            the ensemble. 2000 steps add about 10 s to a KDD-99 fit; see docs/RESULTS.md for
-            what it does to detection.
+            known anomalies and ``2 ** 16`` surrogates), which then serves as ``classifier_``
+            in every score: a fifth of the ensemble's multiply-adds, for serving the
+            classifier score at high rates. 0 (default) keeps the ensemble. With 2000 steps,
+            8-15 s more per KDD-99 fit, the student detected at least as well there (5 seeds,
+            combined ROC AUC, ensemble -> student: k=1 0.9967 -> 0.9973, k=2 0.9971 ->
+            0.9974; classifier alone 0.994 -> 0.995); docs/RESULTS.md has the other tasks.
         gamma: weight of the known-anomaly term of eq. (6).
         eps: the surrogate term of eq. (6) is weighted ``1 - eps``.
         adaptive_eps: with known anomalies, weight the surrogate term by how well the
