@@ -280,9 +280,7 @@ class NFADetector(BaseDetector):
             kwargs.update(
                 penalty_every=self.penalty_every, penalty_batch_size=self.penalty_batch_size
             )
-        flow = FLOWS[name](dim, num_layers=self.flow_layers, **kwargs)
-        flow.build((None, dim))
-        return flow
+        return FLOWS[name](dim, num_layers=self.flow_layers, **kwargs)
 
     def _flow_optimizer(self, steps: int) -> keras.optimizers.Optimizer:
         """Adam for the flow fit: warm-up, cosine decay and gradient clipping.

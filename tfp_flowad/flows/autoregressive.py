@@ -38,6 +38,7 @@ class _AutoregressiveFlow(PermutedStepsFlow):
         ]
         for made in self.mades:
             made.build((None, self.event_size))
+        self.build((None, self.event_size))
 
     def _steps(self) -> list[tfb.Bijector]:
         # A fresh callable per build: TFP shares its forward/inverse cache between bijectors

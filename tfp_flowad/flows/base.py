@@ -130,8 +130,8 @@ class Flow(StepModel, abc.ABC):
         return self.forward(self.sample_base(n))
 
     def build(self, input_shape=None):
-        """Nothing to create: a flow makes its weights in ``__init__``. Calling it marks the
-        flow built, so Keras saves it without warning."""
+        """Nothing to create: each flow makes its weights in ``__init__``, then calls this so
+        that Keras counts it built (and saves it without warning)."""
 
     def call(self, x):
         return self.log_prob(x)

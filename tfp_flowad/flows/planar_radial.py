@@ -49,6 +49,7 @@ class PlanarFlow(_StackedFlow):
         self.w = self._weight("w", shape, 0.5)
         self.u = self._weight("u", shape, 0.5)
         self.b = self._weight("b", (self.num_layers,), 0.0)
+        self.build((None, self.event_size))
 
     def make_bijector(self) -> tfb.Bijector:
         steps = [Planar(self.w[k], self.u[k], self.b[k]) for k in range(self.num_layers)]
@@ -68,6 +69,7 @@ class RadialFlow(_StackedFlow):
         self.x0 = self._weight("x0", (self.num_layers, self.event_size), 1.0)
         self.alpha_unconstrained = self._weight("alpha_unconstrained", (self.num_layers,), 0.0)
         self.beta_unconstrained = self._weight("beta_unconstrained", (self.num_layers,), 0.0)
+        self.build((None, self.event_size))
 
     def make_bijector(self) -> tfb.Bijector:
         steps = [

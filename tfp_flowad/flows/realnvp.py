@@ -45,6 +45,7 @@ class RealNVP(PermutedStepsFlow):
         ]
         for net in self.coupling_nets:
             net.build((None, self.num_masked))
+        self.build((None, self.event_size))
 
     def make_bijector(self) -> tfb.Bijector:
         steps = [
