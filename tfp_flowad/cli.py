@@ -148,7 +148,7 @@ def _cmd_score(args) -> None:
 
 def _detection_quality(y, scores, flagged) -> str:
     """One line: ROC AUC and average precision of ``scores`` against labels ``y`` (1 =
-    anomaly), and the precision / recall of the 0/1 flags."""
+    anomaly), and how many anomalies and normal rows the 0/1 ``flagged`` rows hold."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     n_anomalies = int(y.sum())
