@@ -126,7 +126,8 @@ class NFADetector(BaseDetector):
             classifier score at high rates. 0 (default) keeps the ensemble. With 2000 steps,
             8-15 s more per KDD-99 fit, the student detected at least as well there (5 seeds,
             combined ROC AUC, ensemble -> student: k=1 0.9967 -> 0.9973, k=2 0.9971 ->
-            0.9974; classifier alone 0.994 -> 0.995); docs/RESULTS.md has the other tasks.
+            0.9974; classifier alone 0.994 -> 0.995), but lost up to 0.004 on most other
+            tables (mammography 25%, HIGGS 1000; docs/RESULTS.md), hence off by default.
         gamma: weight of the known-anomaly term of eq. (6).
         eps: the surrogate term of eq. (6) is weighted ``1 - eps``.
         adaptive_eps: with known anomalies, weight the surrogate term by how well the
