@@ -1,16 +1,18 @@
-"""The classifier's ensemble distilled into one network, against the ensemble: KDD-99.
+"""The classifier's ensemble distilled into one network, against the ensemble.
 
-For each ``k`` and seed, fits ``NFADetector(classifier_distillation_steps=STEPS)`` on the
-benchmark's KDD-99 task (``kdd99_tasks``, with the ``corrected`` file) and scores the test
-split, the unseen attacks and the ``corrected`` file with the combined score and the
-classifier alone. Everything before the distillation draws the same numbers as the default
-fit, so the runner's records of the ensemble (``benchmarks/results/kdd99-corrected/``, methods
-``normalising-flow`` and ``normalising-flow-classifier``) are the comparison.
+For each task and seed of a benchmark data set, fits
+``NFADetector(classifier_distillation_steps=STEPS)`` on the runner's task (the runner's
+default size: every KDD-99 row, at most 10,000 normal training rows elsewhere) and scores
+every test set of the task (KDD-99: the test split, the unseen attacks and the ``corrected``
+file) with the combined score and the classifier alone. Everything before the distillation
+draws the same numbers as the default fit, so the runner's records of the ensemble
+(``benchmarks/results/<dataset>/``, methods ``normalising-flow`` and
+``normalising-flow-classifier``) are the comparison.
 
 Appends one JSON line per fit to ``benchmarks/results/classifier_distillation.jsonl`` (fits
 already there are skipped) and prints the means beside the records'.
-Usage: ``python benchmarks/classifier_distillation.py [--ks 1,2,4,8] [--seeds 0-4]
-[--steps 2000]``.
+Usage: ``python benchmarks/classifier_distillation.py [--dataset kdd99-corrected]
+[--tasks k=1,k=2,k=4,k=8] [--seeds 0-4] [--steps 2000]``.
 """
 
 import argparse
@@ -22,22 +24,24 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from tfp_flowad import NFADetector
-from tfp_flowad.benchmark.runner import parse_seeds
-from tfp_flowad.datasets import kdd99_tasks, load_kdd99, load_kdd99_corrected
+from tfp_flowad.benchmark import runner
 
 RESULTS = Path(__file__).parent / "results" / "classifier_distillation.jsonl"
-RECORDS = Path(__file__).parent / "results" / "kdd99-corrected" / "results.jsonl"
+RECORDS = Path(__file__).parent / "results"
+#: the runner's default size: every KDD-99 row, at most 10,000 normal rows elsewhere.
+MAX_TRAIN_ROWS = 10_000
 
 
-def fit_and_score(task, seed: int, steps: int) -> dict:
+def fit_and_score(dataset: str, task, steps: int) -> dict:
     """One fit with the distilled classifier: seconds, and ROC AUC of both scores on every
     test set of the task."""
     start = time.perf_counter()
-    detector = NFADetector(random_state=seed, classifier_distillation_steps=steps)
+    detector = NFADetector(random_state=task.seed, classifier_distillation_steps=steps)
     detector.fit(task.X_train, task.y_train)
     record = {
-        "k": int(task.name.split("=")[1]),
-        "seed": seed,
+        "dataset": dataset,
+        "task": task.name,
+        "seed": task.seed,
         "steps": steps,
         "fit": round(time.perf_counter() - start, 1),
         "stages": {stage: round(s, 1) for stage, s in detector.fit_seconds_.items()},
@@ -55,44 +59,53 @@ def fit_and_score(task, seed: int, steps: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ks", default="1,2,4,8")
+    parser.add_argument("--dataset", default="kdd99-corrected")
+    parser.add_argument("--tasks", default="k=1,k=2,k=4,k=8")
     parser.add_argument("--seeds", default="0-4")
     parser.add_argument("--steps", type=int, default=2000)
     args = parser.parse_args()
-    ks, seeds = [int(k) for k in args.ks.split(",")], parse_seeds(args.seeds)
+    names, seeds = runner.parse_tasks(args.tasks), runner.parse_seeds(args.seeds)
+    dataset = runner.dataset_name(args.dataset)
     done = {}
     if RESULTS.exists():
         for record in map(json.loads, RESULTS.read_text().splitlines()):
-            done[(record["k"], record["seed"], record["steps"])] = record
-    data, corrected = load_kdd99(), load_kdd99_corrected()
+            done[(record["dataset"], record["task"], record["seed"], record["steps"])] = record
+    source = runner._resolve(args.dataset)
+    size = runner.Size(max_train_rows=None if dataset.startswith("kdd99") else MAX_TRAIN_ROWS)
     for seed in seeds:
-        for task in kdd99_tasks(seed, ks=ks, data=data, corrected=corrected):
-            key = (int(task.name.split("=")[1]), seed, args.steps)
+        for task in source.make_tasks(seed, names):
+            key = (dataset, task.name, seed, args.steps)
             if key not in done:
-                done[key] = fit_and_score(task, seed, args.steps)
+                done[key] = fit_and_score(dataset, runner._shrink(task, size), args.steps)
                 with RESULTS.open("a") as file:
                     file.write(json.dumps(done[key]) + "\n")
     records = {
         (r["method"], r["task"], r["seed"]): r
-        for r in map(json.loads, RECORDS.read_text().splitlines())
+        for r in runner.load_results(RECORDS / dataset / "results.jsonl")
     }
-    print("| task | combined | unseen | `corrected` | classifier alone |")
-    print("|---|---|---|---|---|")
-    for k in ks:
-        fits = [done[(k, seed, args.steps)] for seed in seeds]
-        ensemble = [records[("normalising-flow", f"k={k}", seed)] for seed in seeds]
-        alone = [records[("normalising-flow-classifier", f"k={k}", seed)] for seed in seeds]
+    tests = list(done[(dataset, names[0], seeds[0], args.steps)]["combined"])
+    print(f"{dataset}, {len(seeds)} seeds, ROC AUC means, ensemble (records) -> distilled")
+    print("| task | " + " | ".join(f"combined, {t}" for t in tests) + " | classifier alone |")
+    print("|---" * (len(tests) + 2) + "|")
+    record_key = {"test": "roc_auc", "unseen": "unseen_auc", "corrected": "corrected_auc"}
+    for name in names:
+        fits = [done[(dataset, name, seed, args.steps)] for seed in seeds]
+        ensemble = [records[("normalising-flow", name, seed)] for seed in seeds]
+        alone = [records[("normalising-flow-classifier", name, seed)] for seed in seeds]
         pairs = [
-            (np.mean([r["roc_auc"] for r in ensemble]), [f["combined"]["test"] for f in fits]),
-            (np.mean([r["unseen_auc"] for r in ensemble]), [f["combined"]["unseen"] for f in fits]),
             (
-                np.mean([r["corrected_auc"] for r in ensemble]),
-                [f["combined"]["corrected"] for f in fits],
-            ),
-            (np.mean([r["roc_auc"] for r in alone]), [f["classifier"]["test"] for f in fits]),
+                np.mean([r[record_key[test]] for r in ensemble]),
+                np.mean([f["combined"][test] for f in fits]),
+            )
+            for test in tests
         ]
-        cells = " | ".join(f"{old:.4f} -> {np.mean(new):.4f}" for old, new in pairs)
-        print(f"| k={k} | {cells} |")
+        pairs.append(
+            (
+                np.mean([r["roc_auc"] for r in alone]),
+                np.mean([f["classifier"]["test"] for f in fits]),
+            )
+        )
+        print(f"| {name} | " + " | ".join(f"{a:.4f} -> {b:.4f}" for a, b in pairs) + " |")
 
 
 if __name__ == "__main__":
