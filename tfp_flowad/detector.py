@@ -382,7 +382,7 @@ class NFADetector(BaseDetector):
                 f"classifier_members must be an integer >= 1 or 'auto'; got {members!r}"
             )
         steps = self.classifier_distillation_steps
-        if not (_is_count(steps) or (isinstance(steps, (int, np.integer)) and steps == 0)):
+        if isinstance(steps, bool) or not (isinstance(steps, (int, np.integer)) and steps >= 0):
             raise ValueError(
                 f"classifier_distillation_steps must be an integer >= 0; got {steps!r}"
             )
@@ -498,7 +498,7 @@ class NFADetector(BaseDetector):
         if held is not None:
             anomaly_members = np.ones((len(anomaly), copies * members), dtype="float32")
             anomaly_members[held, members:] = 0.0
-        sampler = self._surrogate_sampler(normal, sampler_flow, seed)
+        sampler = self._surrogate_sampler(encoder.finish(normal).numpy(), sampler_flow, seed)
         # The fit trains the network alone; with the sampler frozen the trainer's trainable
         # weights are the network's, which Keras pairs with the averaged weights at the end.
         sampler.trainable = False
@@ -537,15 +537,14 @@ class NFADetector(BaseDetector):
         ensembles = [list(range(start, start + members)) for start in (0, members)]
         return tuple(select_members(network, chosen) for chosen in ensembles), history.history
 
-    def _surrogate_sampler(self, normal: np.ndarray, sampler_flow, seed: int | None):
+    def _surrogate_sampler(self, clean_normal: np.ndarray, sampler_flow, seed: int | None):
         """Surrogate anomalies: the flow's tail (``tail_p_value``) and, for a ``box_share``,
-        the box around the normal rows widened by ``box_margin``, requantised like real rows."""
+        the box around the (encoded) normal rows widened by ``box_margin``, requantised like
+        real rows."""
         return MixtureSampler(
             [
                 TailSampler(sampler_flow, self.tail_p_value, seed=seed),
-                UniformBoxSampler.around(
-                    self.encoder_.finish(normal).numpy(), margin=self.box_margin, seed=seed
-                ),
+                UniformBoxSampler.around(clean_normal, margin=self.box_margin, seed=seed),
             ],
             [1.0 - self.box_share, self.box_share],
             quantiser=self.encoder_,
@@ -557,10 +556,9 @@ class NFADetector(BaseDetector):
         """The ensemble ``classifier_`` distilled into one network (``distil_ensemble``) on
         the clean normal rows, ``SURROGATE_POOL`` surrogates and the known anomalies."""
         encoder = self.encoder_
-        surrogates, _ = self._surrogate_sampler(normal, self.sampler_flow_, seed).sample(
-            SURROGATE_POOL
-        )
-        parts = [encoder.finish(normal).numpy(), surrogates.numpy()]
+        clean_normal = encoder.finish(normal).numpy()
+        sampler = self._surrogate_sampler(clean_normal, self.sampler_flow_, seed)
+        parts = [clean_normal, sampler.sample(SURROGATE_POOL)[0].numpy()]
         if len(anomaly):
             parts.append(encoder.finish(anomaly).numpy())
         return distil_ensemble(
