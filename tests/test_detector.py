@@ -144,6 +144,10 @@ def test_save_load_round_trip_gives_same_scores(fitted, data, tmp_path):
     np.testing.assert_allclose(loaded.log_prob(test), fitted.log_prob(test), atol=1e-4)
     assert loaded.threshold_ == fitted.threshold_
     assert (loaded.density_auc_, loaded.eps_) == (fitted.density_auc_, fitted.eps_)
+    assert (loaded.density_temperature_, loaded.density_temperature_aucs_) == (
+        fitted.density_temperature_,
+        fitted.density_temperature_aucs_,
+    )
     fitted.save(path)  # replacing a saved detector works
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
@@ -209,6 +213,12 @@ def test_bad_input_gets_clear_errors(fitted, data):
         ValueError, match="classifier_members must be an integer >= 1 or .auto.; got 2.0"
     ):
         NFADetector(classifier_members=2.0).fit(X, y)
+    for temperature in (0, -1.0, "hot"):
+        with pytest.raises(
+            ValueError,
+            match=f"density_temperature must be a number > 0 or 'auto'; got {temperature!r}",
+        ):
+            NFADetector(density_temperature=temperature).fit(X, y)
     with pytest.raises(RuntimeError, match="not fitted"):
         NFADetector().decision_function(test)
 
@@ -260,6 +270,40 @@ def test_density_auc_measures_separation_of_known_anomalies(fitted, data):
     assert fitted._density_auc(normal[500:], shifted) > 0.9
     assert abs(fitted._density_auc(normal[500:1000], normal[1000:]) - 0.5) < 0.1
     assert fitted._density_auc(normal[500:], normal[:0]) is None
+
+
+def test_density_temperature_is_chosen_on_the_known_anomalies(fitted, data):
+    from tfp_flowad.detector import DENSITY_TEMPERATURES, choose_near_default
+
+    X, y, test, _ = data
+    aucs = fitted.density_temperature_aucs_
+    assert set(aucs) == {str(t) for t in DENSITY_TEMPERATURES}
+    assert fitted.density_temperature_ == choose_near_default(aucs, DENSITY_TEMPERATURES, 1.0)
+    assert fitted.density_auc_ == aucs[str(fitted.density_temperature_)]
+    # Under 10 known anomalies there is no choice: the flow's own density.
+    params = {**SMALL, "flow_epochs": 1, "classifier_epochs": 1}
+    few = NFADetector(**params).fit(X.iloc[:1509], y[:1509])
+    assert (few.density_temperature_, few.density_temperature_aucs_) == (1.0, None)
+
+
+def test_density_temperature_sets_the_density_score(data, tmp_path):
+    """A fixed ``T`` is used one-class too; the density score is ``-log p_T(x)`` in process,
+    after save / load, and inside the combined score's scaling."""
+    X, y, test, _ = data
+    params = {**SMALL, "flow_epochs": 1, "classifier_epochs": 1}
+    normal = X[y == 0]
+    assert NFADetector(**params).fit(normal).density_temperature_ == 1.0
+    cold = NFADetector(**params, density_temperature=0.5, score="density").fit(normal)
+    assert (cold.density_temperature_, cold.density_temperature_aucs_) == (0.5, None)
+    features = cold.encoder_.transform(test)
+    expected = -cold.flow_.log_prob(features, 0.5).numpy()
+    np.testing.assert_allclose(cold.decision_function(test), expected, rtol=1e-5, atol=1e-4)
+    assert not np.allclose(expected, -cold.flow_.log_prob(features).numpy(), atol=1e-2)
+    training = -cold.flow_.log_prob(cold.encoder_.transform(normal), 0.5).numpy()
+    assert cold.score_scaling_["density"][0] < np.median(training) + 1.0
+    loaded = NFADetector.load(cold.save(tmp_path / "cold"))
+    assert loaded.density_temperature_ == 0.5
+    np.testing.assert_allclose(loaded.decision_function(test), expected, rtol=1e-5, atol=1e-4)
 
 
 def normal_scores(fitted, X):
@@ -337,26 +381,35 @@ def test_averaging_momentum_spans_at_most_the_last_third_of_the_fit():
     assert averaging_momentum(0.5, 1000) == 0.5
 
 
-def test_choose_density_scale_prefers_the_default_within_the_tolerance():
-    from tfp_flowad.detector import DENSITY_SCALES, choose_density_scale
+def test_choose_near_default_prefers_the_default_within_the_tolerance():
+    from tfp_flowad.detector import DENSITY_SCALES, DENSITY_TEMPERATURES, choose_near_default
 
     flat = {str(scale): 0.9 for scale in DENSITY_SCALES}
-    assert choose_density_scale(flat) == 1.0
-    assert choose_density_scale({**flat, "0.0": 0.95}) == 0.0
-    assert choose_density_scale({**flat, "0.0": 0.95, "0.25": 0.9495}) == 0.25
-    assert choose_density_scale({**flat, "4.0": 0.9005}) == 1.0
-    assert choose_density_scale({**flat, "4.0": 0.9005}, tolerance=0.0) == 4.0
+
+    def choose(aucs, **kwargs):
+        return choose_near_default(aucs, DENSITY_SCALES, 1.0, **kwargs)
+
+    assert choose(flat) == 1.0
+    assert choose({**flat, "0.0": 0.95}) == 0.0
+    assert choose({**flat, "0.0": 0.95, "0.25": 0.9495}) == 0.25
+    assert choose({**flat, "4.0": 0.9005}) == 1.0
+    assert choose({**flat, "4.0": 0.9005}, tolerance=0.0) == 4.0
+    lowest = DENSITY_TEMPERATURES[-1]
+    aucs = {str(t): 0.99 for t in DENSITY_TEMPERATURES}
+    assert choose_near_default(aucs, DENSITY_TEMPERATURES, 1.0) == 1.0
+    aucs[str(lowest)] = 0.995
+    assert choose_near_default(aucs, DENSITY_TEMPERATURES, 1.0) == lowest
 
 
 def test_density_scale_is_chosen_on_held_out_known_anomalies(data, tmp_path):
-    from tfp_flowad.detector import DENSITY_SCALES, choose_density_scale
+    from tfp_flowad.detector import DENSITY_SCALES, choose_near_default
 
     X, y, test, _ = data
     detector = NFADetector(**SMALL, selection_min_known=40).fit(X, y)
     aucs = detector.density_scale_aucs_
     assert set(aucs) == {str(scale) for scale in DENSITY_SCALES}
     assert all(0.0 <= auc <= 1.0 for auc in aucs.values())
-    assert detector.density_scale_ == choose_density_scale(aucs)
+    assert detector.density_scale_ == choose_near_default(aucs, DENSITY_SCALES, 1.0)
     assert "weight_selection" in detector.fit_seconds_
     separation = max(0.0, 2 * detector.density_auc_ - 1)
     assert detector.score_scaling_["density"][2] == pytest.approx(

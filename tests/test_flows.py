@@ -25,8 +25,10 @@ def perturb_weights(flow, scale=0.3, seed=0):
         variable.assign(value + scale * rng.standard_normal(value.shape).astype(value.dtype))
 
 
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
 @pytest.mark.parametrize("name", FLOW_NAMES)
-def test_log_prob_matches_change_of_variables_with_autodiff_jacobian(name):
+def test_log_prob_matches_change_of_variables_with_autodiff_jacobian(name, temperature):
+    """``log p_T(x) = log N(f^{-1}(x); 0, T^2 I) + log|det d f^{-1} / dx|`` (T = 1: eq. 39)."""
     flow = small_flow(name, dtype="float64")
     perturb_weights(flow)
     x = tf.constant(np.random.default_rng(1).standard_normal((5, 3)), tf.float64)
@@ -35,8 +37,11 @@ def test_log_prob_matches_change_of_variables_with_autodiff_jacobian(name):
         z = flow.inverse(x)
     jacobian = tape.batch_jacobian(z, x)
     _, log_abs_det = tf.linalg.slogdet(jacobian)
-    base = -0.5 * tf.reduce_sum(z**2, axis=-1) - 1.5 * np.log(2 * np.pi)
-    np.testing.assert_allclose(flow.log_prob(x).numpy(), (base + log_abs_det).numpy(), atol=1e-4)
+    t = temperature
+    base = -0.5 * tf.reduce_sum(z**2, axis=-1) / t**2 - 1.5 * np.log(2 * np.pi * t**2)
+    np.testing.assert_allclose(
+        flow.log_prob(x, temperature).numpy(), (base + log_abs_det).numpy(), atol=1e-4
+    )
 
 
 @pytest.mark.parametrize("name", FLOW_NAMES)
@@ -111,10 +116,10 @@ def test_save_load_round_trip_gives_same_log_prob(name, tmp_path):
     np.testing.assert_allclose(loaded.log_prob(x).numpy(), flow.log_prob(x).numpy(), atol=1e-5)
 
 
-def grid_log_prob(flow, limit=4.0, steps=161):
+def grid_log_prob(flow, limit=4.0, steps=161, temperature=1.0):
     axis = np.linspace(-limit, limit, steps, dtype=np.float32)
     grid = np.stack(np.meshgrid(axis, axis), -1).reshape(-1, 2)
-    return flow.log_prob(grid).numpy(), (axis[1] - axis[0]) ** 2
+    return flow.log_prob(grid, temperature).numpy(), (axis[1] - axis[0]) ** 2
 
 
 @pytest.mark.parametrize("name", ["maf", "realnvp"])
@@ -128,8 +133,9 @@ def test_fit_on_moons_beats_the_base_gaussian_and_integrates_to_one(name, moons)
     held_out_nll = -flow.log_prob(test).numpy().mean()
     gaussian_nll = 0.5 * (test**2).sum(1).mean() + np.log(2 * np.pi)
     assert held_out_nll < gaussian_nll - 0.3
-    log_prob, cell = grid_log_prob(flow)
-    assert abs(np.exp(log_prob).sum() * cell - 1.0) < 0.02
+    for temperature in (1.0, 0.5):  # the tempered flow, x = f(T z), is a density too
+        log_prob, cell = grid_log_prob(flow, temperature=temperature)
+        assert abs(np.exp(log_prob).sum() * cell - 1.0) < 0.02
 
 
 def test_jacobian_penalty_lowers_the_squared_log_det_on_base_samples(moons):

@@ -92,6 +92,11 @@ def _cmd_fit(args) -> None:
         f"fitted on {len(X)} rows ({n_known} known anomalies) in "
         f"{time.perf_counter() - start:.1f} s; saved to {args.out}"
     )
+    if detector.density_temperature_aucs_ is not None:
+        print(
+            f"the density is scored at temperature {detector.density_temperature_:.2f}, the "
+            f"best of {len(detector.density_temperature_aucs_)} on the known anomalies"
+        )
     if detector.density_auc_ is not None:
         print(
             f"the flow's density separates the known anomalies from held-out normal rows with "

@@ -489,8 +489,14 @@ def _stage_seconds(detector) -> dict:
 
 def _fitted_choices(detector) -> dict:
     """``{"fitted": {...}}``: what an ``NFADetector`` chose from the training rows itself (the
-    density's separation of the known anomalies, ``eps_``, the density weight's multiplier)."""
-    names = {"density_auc": "density_auc_", "eps": "eps_", "density_scale": "density_scale_"}
+    density's separation of the known anomalies, ``eps_``, the density weight's multiplier, the
+    density's temperature)."""
+    names = {
+        "density_auc": "density_auc_",
+        "eps": "eps_",
+        "density_scale": "density_scale_",
+        "density_temperature": "density_temperature_",
+    }
     fitted = {
         key: getattr(detector, name) for key, name in names.items() if hasattr(detector, name)
     }

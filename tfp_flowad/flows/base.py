@@ -78,10 +78,12 @@ class Flow(StepModel, abc.ABC):
     def make_bijector(self) -> tfb.Bijector:
         """The sampling map ``f: z -> x`` as a TFP bijector, built from the current weights."""
 
-    def base_distribution(self) -> tfd.Distribution:
-        """``N(0, I_D)``."""
+    def base_distribution(self, temperature: float = 1.0) -> tfd.Distribution:
+        """``N(0, T^2 I_D)``, ``T = temperature`` (1: the flow's own base distribution)."""
         return tfd.Sample(
-            tfd.Normal(tf.constant(0.0, self.compute_dtype), tf.constant(1.0, self.compute_dtype)),
+            tfd.Normal(
+                tf.constant(0.0, self.compute_dtype), tf.constant(temperature, self.compute_dtype)
+            ),
             sample_shape=[self.event_size],
         )
 
@@ -89,12 +91,20 @@ class Flow(StepModel, abc.ABC):
         """The flow's distribution of ``x``, built anew from the current weights."""
         return tfd.TransformedDistribution(self.base_distribution(), self.make_bijector())
 
-    def log_prob(self, x) -> tf.Tensor:
-        """``log p(x) = log N(f^{-1}(x); 0, I) + log|det J(f^{-1}|x)|``, eq. (39); ``[batch]``."""
+    def log_prob(self, x, temperature: float = 1.0) -> tf.Tensor:
+        """``log p_T(x) = log N(f^{-1}(x); 0, T^2 I) + log|det J(f^{-1}|x)|``; ``[batch]``.
+
+        ``T = 1`` is the flow's density, eq. (39). ``T < 1`` is the density of ``x = f(T z)``
+        (a "tempered" flow, as in Glow's sampling): up to a constant and the factor
+        ``1 / T^2``, ``-log p_T(x) = ||f^{-1}(x)||^2 / 2 - T^2 log|det J(f^{-1}|x)|``, so a
+        lower temperature ranks rows more by their distance from the centre of the base space
+        and less by the flow's change of volume there (the quantity eq. (40)'s regulariser
+        keeps small).
+        """
         x = tf.convert_to_tensor(x, self.compute_dtype)
         bijector = self.make_bijector()
         z = bijector.inverse(x)
-        return self.base_distribution().log_prob(z) + bijector.inverse_log_det_jacobian(
+        return self.base_distribution(temperature).log_prob(z) + bijector.inverse_log_det_jacobian(
             x, event_ndims=1
         )
 
