@@ -70,15 +70,13 @@ def main() -> None:
     if RESULTS.exists():
         for record in map(json.loads, RESULTS.read_text().splitlines()):
             done[(record["dataset"], record["task"], record["seed"], record["steps"])] = record
-    source = runner._resolve(args.dataset)
     size = runner.Size(max_train_rows=None if dataset.startswith("kdd99") else MAX_TRAIN_ROWS)
-    for seed in seeds:
-        for task in source.make_tasks(seed, names):
-            key = (dataset, task.name, seed, args.steps)
-            if key not in done:
-                done[key] = fit_and_score(dataset, runner._shrink(task, size), args.steps)
-                with RESULTS.open("a") as file:
-                    file.write(json.dumps(done[key]) + "\n")
+    for task in runner.benchmark_tasks(args.dataset, seeds, names, size):
+        key = (dataset, task.name, task.seed, args.steps)
+        if key not in done:
+            done[key] = fit_and_score(dataset, task, args.steps)
+            with RESULTS.open("a") as file:
+                file.write(json.dumps(done[key]) + "\n")
     records = {
         (r["method"], r["task"], r["seed"]): r
         for r in runner.load_results(RECORDS / dataset / "results.jsonl")

@@ -29,6 +29,12 @@ def nf_defaults(params: dict) -> str:
     """Which defaults an NFADetector record was fitted with, told from its hyperparameters."""
     if params.get("distillation_clipnorm"):
         return "distillation clipped (`distillation_clipnorm=1`, not the default)"
+    if params.get("density_temperature") == "auto":
+        return (
+            'the `nf-temperature` row: the current defaults but `density_temperature="auto"` '
+            "(the density's temperature chosen on 10 or more known anomalies; code of commit "
+            "TEMPERATURE_COMMIT)"
+        )
     if "classifier_members" in params:
         return (
             "current defaults (the classifier an ensemble of 5 networks with known anomalies, "

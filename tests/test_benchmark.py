@@ -12,6 +12,7 @@ from tfp_flowad.benchmark import (
     METHODS,
     Size,
     add_benchmark_parser,
+    benchmark_tasks,
     load_results,
     parse_methods,
     parse_seeds,
@@ -20,6 +21,7 @@ from tfp_flowad.benchmark import (
 )
 from tfp_flowad.benchmark import runner as runner_module
 from tfp_flowad.datasets import adbench_paths
+from tfp_flowad.detector import DENSITY_TEMPERATURES
 
 DATASET = "38_thyroid"
 #: 300 normal training rows and about 1/20 of every training length: seconds per fit.
@@ -71,7 +73,24 @@ def test_one_json_line_per_fit(finished):
     assert flow["shared_fit"] == classifier["shared_fit"]
     assert set(flow["stage_seconds"]) >= {"flow", "classifier"}
     assert flow["fitted"]["density_scale"] == 1.0  # too few known anomalies to choose it
+    assert flow["fitted"]["density_temperature"] in (1.0, *DENSITY_TEMPERATURES)
     assert 0.0 <= flow["fitted"]["density_auc"] <= 1.0
+
+
+def test_benchmark_tasks_are_the_fitted_ones(finished):
+    out_dir, _ = finished
+    records = [json.loads(line) for line in _lines(out_dir)]
+    tasks = list(benchmark_tasks(DATASET, "0-1", "one-class,25%", TINY))
+    assert [(t.seed, t.name) for t in tasks] == [
+        (0, "one-class"),
+        (0, "25%"),
+        (1, "one-class"),
+        (1, "25%"),
+    ]
+    fitted = {(r["task"], r["seed"]): (r["n_train"], r["n_known"], r["n_test"]) for r in records}
+    for task in tasks[:2]:
+        assert fitted[(task.name, 0)] == (len(task.y_train), task.n_known, len(task.y_test))
+    assert all(len(t.y_train) - t.n_known == 300 for t in tasks)
 
 
 def test_progress_is_one_plain_line_per_fit(finished):
@@ -187,6 +206,12 @@ def test_method_and_seed_parsing():
     assert parse_methods(["nf-planar", "two-class", "two-class"]) == ["two-class", "nf-planar"]
     assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
     assert parse_seeds("3,0-1") == [0, 1, 3]
+    # nf-temperature differs from the default only with known anomalies: no one-class fit.
+    applies = runner_module._applies
+    assert applies("nf-temperature", "25%") and not applies("nf-temperature", "one-class")
+    assert applies("normalising-flow", "one-class")
+    temperature = runner_module._make_detector("nf-temperature", 0, Size())
+    assert temperature.density_temperature == "auto"
 
 
 def test_epochs_scale_reaches_every_training_length():

@@ -116,15 +116,18 @@ def test_fit_takes_the_flow_and_classifier_distillation(tmp_path, capsys):
     argv += ["--normal-value", "normal", "--epochs-scale", "0.05"]
     status, out, _ = run(
         capsys, *argv, "--out", tmp_path / "m", "--flow", "realnvp",
-        "--classifier-distillation-steps", "20",
+        "--classifier-distillation-steps", "20", "--density-temperature", "auto",
     )  # fmt: skip
     assert status == 0 and "(10 known anomalies)" in out
+    assert "the density is scored at temperature" in out and "best of 3 on the known" in out
     assert "density separates the known anomalies from held-out normal rows with ROC AUC" in out
     assert "best of 6 candidates" not in out  # 10 known anomalies: too few to hold any out
     assert "the classifier's ensemble was distilled into one network" in out
     manifest = json.loads((tmp_path / "m" / "detector.json").read_text())
     assert manifest["params"]["flow"] == "realnvp"
     assert manifest["params"]["classifier_distillation_steps"] == 20
+    assert manifest["params"]["density_temperature"] == "auto"
+    assert manifest["density_temperature"] in (1.0, 2**-0.5, 0.5)
     with warnings.catch_warnings():  # the flow, which samples itself, saves trainable
         warnings.simplefilter("error", UserWarning)
         loaded = NFADetector.load(tmp_path / "m")
@@ -137,6 +140,14 @@ def test_fit_takes_the_flow_and_classifier_distillation(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:  # argparse rejects an unknown flow
         main([str(a) for a in argv] + ["--out", str(tmp_path / "x"), "--flow", "glow"])
     assert exit_info.value.code == 2 and "--flow" in capsys.readouterr().err
+    for bad in ("0", "warm"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(
+                [str(a) for a in argv]
+                + ["--out", str(tmp_path / "x"), "--density-temperature", bad]
+            )
+        assert exit_info.value.code == 2
+        assert f"expected 'auto' or a number > 0; got '{bad}'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 

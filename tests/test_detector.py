@@ -276,12 +276,14 @@ def test_density_temperature_is_chosen_on_the_known_anomalies(fitted, data):
     from tfp_flowad.detector import DENSITY_TEMPERATURES, choose_near_default
 
     X, y, test, _ = data
-    aucs = fitted.density_temperature_aucs_
+    assert (fitted.density_temperature_, fitted.density_temperature_aucs_) == (1.0, None)
+    params = {**SMALL, "flow_epochs": 1, "classifier_epochs": 1, "density_temperature": "auto"}
+    chosen = NFADetector(**params).fit(X, y)
+    aucs = chosen.density_temperature_aucs_
     assert set(aucs) == {str(t) for t in DENSITY_TEMPERATURES}
-    assert fitted.density_temperature_ == choose_near_default(aucs, DENSITY_TEMPERATURES, 1.0)
-    assert fitted.density_auc_ == aucs[str(fitted.density_temperature_)]
+    assert chosen.density_temperature_ == choose_near_default(aucs, DENSITY_TEMPERATURES, 1.0)
+    assert chosen.density_auc_ == aucs[str(chosen.density_temperature_)]
     # Under 10 known anomalies there is no choice: the flow's own density.
-    params = {**SMALL, "flow_epochs": 1, "classifier_epochs": 1}
     few = NFADetector(**params).fit(X.iloc[:1509], y[:1509])
     assert (few.density_temperature_, few.density_temperature_aucs_) == (1.0, None)
 
