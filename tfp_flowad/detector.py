@@ -360,15 +360,18 @@ class NFADetector(BaseDetector):
         )
         self.density_scale_, self.density_scale_aucs_ = 1.0, None
         if held is not None:
-            self.density_scale_, self.density_scale_aucs_ = self._timed(
+            temperature, self.density_scale_, self.density_scale_aucs_ = self._timed(
                 "weight_selection",
                 self._select_density_scale,
                 selection_classifier,
                 anomaly[held],
                 held_out,
                 clean_normal,
-                normal_density,
             )
+            if temperature != self.density_temperature_:
+                self.density_temperature_ = temperature
+                self.density_auc_ = self.density_temperature_aucs_[str(temperature)]
+                normal_density = self._density(clean_normal)
         if self.classifier_distillation_steps and self.classifier_.output_shape[-1] > 1:
             self.classifier_, self.history_["classifier_distillation"] = self._timed(
                 "classifier_distillation", self._distil_classifier, normal, anomaly, seed
@@ -665,10 +668,9 @@ class NFADetector(BaseDetector):
         held: np.ndarray,
         held_out: np.ndarray,
         clean_normal: np.ndarray,
-        normal_density: np.ndarray,
-    ) -> tuple[float, dict[str, float]]:
-        """The multiplier of the density's weight in the combined score, and the held-out ROC
-        AUC of each candidate in ``DENSITY_SCALES``.
+    ) -> tuple[float, float, dict[str, float]]:
+        """The density's temperature, the multiplier of its weight in the combined score, and
+        the held-out ROC AUC of each candidate multiplier in ``DENSITY_SCALES``.
 
         ``classifier`` is the second ensemble of ``_fit_classifier``, trained without the
         known anomalies ``held`` (raw rows); each candidate's combined score (with that
@@ -678,29 +680,43 @@ class NFADetector(BaseDetector):
         known anomalies well, not on KDD-99 with a handful of rows); held-out anomalies do.
         The held-out anomalies are of the known kinds only, so the density (which guards
         against unseen kinds) is never dropped on a near tie.
+
+        The temperature is ``density_temperature_`` unless it was chosen below 1 and the
+        flow's own density (``T = 1``, its weight from its own separation of the known
+        anomalies) ranks the held-out anomalies better by more than 0.001 with its best
+        multiplier: a density that separates the known anomalies better alone may still add
+        less to a classifier that learns them well.
         """
-        n_held = len(held)
         rows = np.concatenate([held_out, self.encoder_.finish(held).numpy()])
-        labels = np.r_[np.zeros(len(held_out)), np.ones(n_held)]
-        scaling = self._score_scaling(
-            normal_density, anomaly_score(clean_normal, "classifier", None, classifier).numpy()
-        )
-        terms = score_terms(
-            rows,
-            ("density", "classifier"),
-            self.flow_,
-            classifier,
-            temperature=self.density_temperature_,
-        )
-        aucs = {}
-        for scale in DENSITY_SCALES:
-            scaled = {
-                **scaling,
-                "density": scaling["density"][:2] + [scale * scaling["density"][2]],
-            }
-            scores = combine_scores(terms["density"], terms["classifier"], scaled)
-            aucs[str(scale)] = float(roc_auc_score(labels, scores.numpy()))
-        return choose_near_default(aucs, DENSITY_SCALES, 1.0), aucs
+        labels = np.r_[np.zeros(len(held_out)), np.ones(len(held))]
+        classifier_scores = score_terms(rows, ("classifier",), None, classifier)["classifier"]
+        normal_classifier = anomaly_score(clean_normal, "classifier", None, classifier).numpy()
+        temperatures = [self.density_temperature_]
+        if self.density_temperature_aucs_ is not None and self.density_temperature_ != 1.0:
+            temperatures.append(1.0)
+        choices = {}
+        for temperature in temperatures:
+            scaling = self._score_scaling(
+                self._density(clean_normal, temperature), normal_classifier
+            )
+            if self.density_temperature_aucs_ is not None:
+                weight = _separation_weight(self.density_temperature_aucs_[str(temperature)])
+                scaling["density"][2] = weight
+            density = self._density(rows, temperature)
+            aucs = {}
+            for scale in DENSITY_SCALES:
+                scaled = {
+                    **scaling,
+                    "density": scaling["density"][:2] + [scale * scaling["density"][2]],
+                }
+                scores = combine_scores(density, classifier_scores, scaled)
+                aucs[str(scale)] = float(roc_auc_score(labels, scores.numpy()))
+            choices[temperature] = (choose_near_default(aucs, DENSITY_SCALES, 1.0), aucs)
+        temperature = temperatures[0]
+        best = {t: max(aucs.values()) for t, (_, aucs) in choices.items()}
+        if 1.0 in best and best[1.0] > best[temperature] + 1e-3:
+            temperature = 1.0
+        return (temperature, *choices[temperature])
 
     def _score_scaling(
         self, density: np.ndarray, classifier: np.ndarray, density_scale: float = 1.0
