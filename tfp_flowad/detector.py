@@ -246,7 +246,7 @@ class NFADetector(BaseDetector):
         classifier_weight: float | None = None,
         selection_min_known: int | None = 20,
         selection_share: float = 0.2,
-        density_temperature: float | str = 1.0,
+        density_temperature: float | str = "auto",
         batch_size: int = 1024,
         flow_learning_rate: float = 3e-3,
         flow_clipnorm: float = 1.0,
