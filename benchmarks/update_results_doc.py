@@ -29,16 +29,17 @@ def nf_defaults(params: dict) -> str:
     """Which defaults an NFADetector record was fitted with, told from its hyperparameters."""
     if params.get("distillation_clipnorm"):
         return "distillation clipped (`distillation_clipnorm=1`, not the default)"
-    if "density_temperature" in params:
+    if params.get("density_temperature") == "auto":
         return (
-            "current defaults (with 10 or more known anomalies the density's temperature is "
-            "chosen on them, `density_temperature='auto'`, since commit 00efc54; the fits that "
-            "keep T = 1 give the scores of before)"
+            "the `nf-temperature` row: the current defaults but `density_temperature='auto'` "
+            "(the density's temperature chosen on 10 or more known anomalies; code of commit "
+            "00efc54, where it was briefly the default)"
         )
     if "classifier_members" in params:
         return (
-            "defaults of commit b08b6ac (the classifier an ensemble of 5 networks with known "
-            "anomalies, since commit a0db1ea) before the density's temperature"
+            "current defaults (the classifier an ensemble of 5 networks with known anomalies, "
+            "since commit a0db1ea; refitted with commit b08b6ac, whose held-out weight choice "
+            "trains its ensemble beside the classifier's: the same scores, less time)"
         )
     if "classifier_averaging" in params:
         return (

@@ -516,8 +516,6 @@ detector = detectors[known.name]
 print(f"{detector.encoder_.output_dim} features after encoding")
 print(f"{known.name}: density weight scaled by {detector.density_scale_:g}, chosen on held-out known anomalies "
       f"(ROC AUC per candidate: { {k: round(v, 4) for k, v in (detector.density_scale_aucs_ or {}).items()} })")
-print(f"{known.name}: density scored at temperature {detector.density_temperature_:.2f}, chosen on the known anomalies "
-      f"(the density's ROC AUC of them per temperature: { {k[:4]: round(v, 4) for k, v in (detector.density_temperature_aucs_ or {}).items()} })")
 """),
     md(r"""
 ## Training curves

@@ -206,6 +206,12 @@ def test_method_and_seed_parsing():
     assert parse_methods(["nf-planar", "two-class", "two-class"]) == ["two-class", "nf-planar"]
     assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
     assert parse_seeds("3,0-1") == [0, 1, 3]
+    # nf-temperature differs from the default only with known anomalies: no one-class fit.
+    applies = runner_module._applies
+    assert applies("nf-temperature", "25%") and not applies("nf-temperature", "one-class")
+    assert applies("normalising-flow", "one-class")
+    temperature = runner_module._make_detector("nf-temperature", 0, Size())
+    assert temperature.density_temperature == "auto"
 
 
 def test_epochs_scale_reaches_every_training_length():

@@ -164,19 +164,23 @@ class NFADetector(BaseDetector):
             log-density with its base Gaussian's scale set to ``T`` (``Flow.log_prob``):
             ``T = 1`` is the flow's own density; a lower ``T`` ranks rows more by how far
             ``f^{-1}(x)`` lies from the base space's centre (where the surrogate anomalies'
-            tail is defined) and less by the flow's change of volume ``log|det J|``.
-            The best ``T`` depends on the table (one-class ROC AUC of the density, seeds 0-1,
-            ``T`` = 1 / 0.5: cover 0.921 / 0.979, cardio 0.877 / 0.913, mammography 0.865 /
-            0.881; but SUSY 0.799 / 0.745, annthyroid 0.927 / 0.865), so the default is 1.
-            ``"auto"``: 1 without known anomalies; with ``MIN_SELECTION_ROWS`` (10) or more,
-            the one of ``DENSITY_TEMPERATURES`` (1, 0.71, 0.5) whose density separates them
-            best from held-out normal rows (the flow never sees them, so the choice is
-            honest; see ``_choose_density_temperature``). Over the benchmark's 5 seeds it
-            lifts KDD-99's combined ROC AUC (k=1 / 2 / 4: 0.9967 / 0.9971 / 0.9976 -> 0.9970 /
-            0.9975 / 0.9979) and the density alone wherever it picks ``T < 1`` (cover 5%
-            0.921 -> 0.978), but where the classifier is the better score it costs the
-            combined score (mammography 25% 0.9187 -> 0.9154, cardio 25% 0.9830 -> 0.9806),
-            hence not the default; the ``nf-temperature`` rows of docs/RESULTS.md.
+            tail is defined) and less by the flow's change of volume ``log|det J|``. The best
+            ``T`` depends on the table (one-class ROC AUC of the density, seeds 0-1, ``T`` =
+            1 / 0.5: cover 0.921 / 0.979, cardio 0.877 / 0.913, mammography 0.865 / 0.881; but
+            SUSY 0.799 / 0.745, annthyroid 0.927 / 0.865). The default is 1. ``"auto"``: 1
+            without known anomalies; with ``MIN_SELECTION_ROWS`` (10) or more, the one of
+            ``DENSITY_TEMPERATURES`` (1, 0.71, 0.5) whose density separates them best from
+            held-out normal rows (the flow never sees them, so the choice is honest;
+            ``_choose_density_temperature``), and where ``selection_min_known`` holds some
+            of them back, a ``T < 1`` is dropped again if the flow's own density ranks those
+            better in the combined score (``_select_density_scale``): a density that is
+            better alone may add less beside a classifier that learns the known anomalies
+            well (cardio 25%: 0.9830 with ``T = 1``, 0.9806 with the choice alone, 0.9826
+            with it checked). Benchmark, 5 seeds, combined ROC AUC, ``T = 1`` -> ``"auto"``:
+            KDD-99 k=1 / 2 / 4 0.9967 / 0.9971 / 0.9976 -> 0.9970 / 0.9975 / 0.9979, but
+            mammography 25% 0.9187 -> 0.9154, HIGGS 100 / 1000 -0.0007, cover 5% -0.0004, so
+            it is an option (the ``nf-temperature`` rows of docs/RESULTS.md). A number fixes
+            ``T``.
         batch_size: rows per step in every stage.
         flow_learning_rate: peak Adam learning rate of the flow fit (see ``_flow_optimizer``).
         flow_clipnorm: global gradient-norm clip of the flow fit.
@@ -246,7 +250,7 @@ class NFADetector(BaseDetector):
         classifier_weight: float | None = None,
         selection_min_known: int | None = 20,
         selection_share: float = 0.2,
-        density_temperature: float | str = "auto",
+        density_temperature: float | str = 1.0,
         batch_size: int = 1024,
         flow_learning_rate: float = 3e-3,
         flow_clipnorm: float = 1.0,

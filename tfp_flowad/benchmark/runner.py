@@ -20,7 +20,9 @@ Methods (``METHODS``, in table order): the baselines of ``tfp_flowad.baselines.B
 then ``normalising-flow`` (``NFADetector()``, its default score), ``normalising-flow-density``
 and ``normalising-flow-classifier`` (the same fit scored by ``-log p(x)`` alone and by the
 paper's (1 + eps)-class classifier alone), and the ablations ``nf-no-jacobian``
-(``jacobian_penalty=0``), ``nf-realnvp``, ``nf-planar``, ``nf-radial`` (``flow=...``).
+(``jacobian_penalty=0``), ``nf-realnvp``, ``nf-planar``, ``nf-radial`` (``flow=...``), and the
+option ``nf-temperature`` (``density_temperature="auto"``; tasks with known anomalies only,
+since one-class it is the default fit).
 
 Which tasks a method runs on: two-class methods (``needs_known_anomalies``) skip the one-class
 task; one-class methods (``uses_known_anomalies = False``: ``deep-svdd-oc``, ``rae-oc``) run on
@@ -72,6 +74,7 @@ class _NFMethod:
 
     overrides: tuple[tuple[str, object], ...] = ()
     score: str | None = None  # None: the detector's default
+    known_only: bool = False  # one-class, the fit equals the default one: skipped
 
 
 #: the normalising-flow rows: method name -> configuration.
@@ -83,6 +86,7 @@ NF_METHODS: dict[str, _NFMethod] = {
     "nf-realnvp": _NFMethod(overrides=(("flow", "realnvp"),)),
     "nf-planar": _NFMethod(overrides=(("flow", "planar"),)),
     "nf-radial": _NFMethod(overrides=(("flow", "radial"),)),
+    "nf-temperature": _NFMethod(overrides=(("density_temperature", "auto"),), known_only=True),
 }
 
 
@@ -410,7 +414,7 @@ def _jsonable(value):
 def _applies(method: str, task_name: str) -> bool:
     """Whether ``method`` runs on a task (see the module docstring)."""
     if method in NF_METHODS:
-        return True
+        return not (task_name == "one-class" and NF_METHODS[method].known_only)
     detector_class = BASELINES[method]
     if task_name == "one-class":
         return not detector_class.needs_known_anomalies
