@@ -8,8 +8,8 @@
    and fresh surrogates.
 
 Scores (``score``): ``"classifier"`` is ``-logit f(x)``, ``f(x)`` the classifier's estimate of
-``P(C+ | x)`` (the paper's output); ``"density"`` is ``-log p(x)`` of the flow fitted in step 1 (with known anomalies, possibly at a
-lower temperature, ``density_temperature``);
+``P(C+ | x)`` (the paper's output); ``"density"`` is ``-log p(x)`` of the flow fitted in step 1
+(optionally at a lower temperature, ``density_temperature``);
 ``"combined"`` (the default) adds the two after scaling each by its median and interquartile
 range on the normal training rows: the density covers every direction, the classifier brings in
 the known anomalies. The classifier's term passes through a softplus, so it can raise a row's
@@ -352,7 +352,12 @@ class NFADetector(BaseDetector):
         self.density_temperature_, self.density_temperature_aucs_ = (
             self._choose_density_temperature(held_out, anomaly_features)
         )
-        self.density_auc_ = self._density_auc(held_out, anomaly_features)
+        aucs = self.density_temperature_aucs_
+        self.density_auc_ = (
+            aucs[str(self.density_temperature_)]
+            if aucs
+            else self._density_auc(held_out, anomaly_features)
+        )
         # The flow is fitted: its scores of the normal rows serve every scaling below.
         normal_density = self._density(clean_normal)
         self.eps_ = self.eps
@@ -371,6 +376,7 @@ class NFADetector(BaseDetector):
                 anomaly[held],
                 held_out,
                 clean_normal,
+                normal_density,
             )
             if temperature != self.density_temperature_:
                 self.density_temperature_ = temperature
@@ -672,6 +678,7 @@ class NFADetector(BaseDetector):
         held: np.ndarray,
         held_out: np.ndarray,
         clean_normal: np.ndarray,
+        normal_density: np.ndarray,
     ) -> tuple[float, float, dict[str, float]]:
         """The density's temperature, the multiplier of its weight in the combined score, and
         the held-out ROC AUC of each candidate multiplier in ``DENSITY_SCALES``.
@@ -700,10 +707,12 @@ class NFADetector(BaseDetector):
             temperatures.append(1.0)
         choices = {}
         for temperature in temperatures:
-            scaling = self._score_scaling(
-                self._density(clean_normal, temperature), normal_classifier
-            )
-            if self.density_temperature_aucs_ is not None:
+            if temperature == self.density_temperature_:
+                scaling = self._score_scaling(normal_density, normal_classifier)
+            else:  # T = 1 against the chosen T: its own scaling and weight
+                scaling = self._score_scaling(
+                    self._density(clean_normal, temperature), normal_classifier
+                )
                 weight = _separation_weight(self.density_temperature_aucs_[str(temperature)])
                 scaling["density"][2] = weight
             density = self._density(rows, temperature)
