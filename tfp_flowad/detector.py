@@ -36,7 +36,7 @@ from sklearn.metrics import roc_auc_score
 from tfp_flowad import __version__
 from tfp_flowad.base import BaseDetector, training_threshold
 from tfp_flowad.flows import FLOWS
-from tfp_flowad.nn.mlp import make_mlp, mean_logit, select_members
+from tfp_flowad.nn.mlp import make_mlp, mean_logit, mean_of_classifiers, select_members
 from tfp_flowad.preprocessing import TabularEncoder
 from tfp_flowad.sampling import MixtureSampler, TailSampler, UniformBoxSampler
 from tfp_flowad.training.classifier import (
@@ -45,6 +45,7 @@ from tfp_flowad.training.classifier import (
     make_classifier_dataset,
 )
 from tfp_flowad.training.distillation import Distiller, distillation_steps
+from tfp_flowad.training.trees import fit_boosted_trees
 
 __all__ = ["NFADetector", "anomaly_score", "score_terms"]
 
@@ -129,6 +130,19 @@ class NFADetector(BaseDetector):
             combined ROC AUC, ensemble -> student: k=1 0.9967 -> 0.9973, k=2 0.9971 ->
             0.9974; classifier alone 0.994 -> 0.995), but lost up to 0.004 on most other
             tables (mammography 25%, HIGGS 1000; docs/RESULTS.md), hence off by default.
+        classifier_model: the classifier of eq. (6). ``"mlp"`` (default): the MLP ensemble
+            above, trained by ``OnePlusEpsTrainer`` with fresh surrogates at every step.
+            ``"boosted_trees"``: gradient-boosted trees (``fit_boosted_trees``: scikit-learn's
+            histogram boosting on the same weighted loss, over one pool of ``len(normal)``
+            surrogates drawn before the fit), scored in TensorFlow by ``BoostedTrees``, so
+            save, load and export work alike. ``"mlp+boosted_trees"``: both, their logits
+            averaged (``mean_of_classifiers``). ``"auto"``: where ``selection_min_known``
+            holds known anomalies out, all three are fitted (each with its second classifier)
+            and the one whose combined score ranks the held-out anomalies best is kept
+            (``classifier_model_``; the MLP, then the average, on a near tie within 0.001);
+            with fewer known anomalies, the MLP. Trees learn HIGGS signal, cardio and smtp
+            anomalies far better than the MLP, and mammography 25% far worse (docs/RESULTS.md);
+            they score about ten times slower.
         gamma: weight of the known-anomaly term of eq. (6).
         eps: the surrogate term of eq. (6) is weighted ``1 - eps``.
         adaptive_eps: with known anomalies, weight the surrogate term by how well the
@@ -204,6 +218,9 @@ class NFADetector(BaseDetector):
         density_temperature_: the ``T`` of the density score; ``density_temperature_aucs_``:
             the ROC AUC of the known anomalies under each candidate ``T`` (``None`` when there
             was no choice).
+        classifier_model_: the ``classifier_model`` kept (never ``"auto"``);
+            ``classifier_model_aucs_``: with ``classifier_model="auto"`` and a choice, each
+            one's held-out ROC AUC (with its best density multiplier), else ``None``.
         density_scale_: the multiplier of the density's weight in the combined score (1
             unless chosen on held-out known anomalies); ``density_scale_aucs_``: the held-out
             ROC AUC of each candidate multiplier (``None`` when there was no choice).
@@ -243,6 +260,7 @@ class NFADetector(BaseDetector):
         classifier_averaging: float | str | None = "auto",
         classifier_members: int | str = "auto",
         classifier_distillation_steps: int = 0,
+        classifier_model: str = "mlp",
         gamma: float = 1.0,
         eps: float = 0.05,
         adaptive_eps: bool = True,
@@ -283,6 +301,7 @@ class NFADetector(BaseDetector):
         self.classifier_averaging = classifier_averaging
         self.classifier_members = classifier_members
         self.classifier_distillation_steps = classifier_distillation_steps
+        self.classifier_model = classifier_model
         self.gamma = gamma
         self.eps = eps
         self.adaptive_eps = adaptive_eps
@@ -364,20 +383,54 @@ class NFADetector(BaseDetector):
         if self.adaptive_eps and self.density_auc_ is not None:
             self.eps_ = 1.0 - (1.0 - self.eps) * _separation_weight(self.density_auc_)
         held = self._selection_rows(len(anomaly), rng)
-        (self.classifier_, selection_classifier), self.history_["classifier"] = self._timed(
-            "classifier", self._fit_classifier, normal, anomaly, self.sampler_flow_, seed, held
-        )
+        models = [self.classifier_model]
+        if self.classifier_model == "auto":
+            # In the order of preference on a near tie (``choose_near_default``).
+            models = ["mlp", MEAN_OF_BOTH, "boosted_trees"] if held is not None else ["mlp"]
+        fitted = {}
+        for part, fit_stage, stage in (
+            ("mlp", self._fit_classifier, "classifier"),
+            ("boosted_trees", self._fit_boosted_trees, "boosted_trees"),
+        ):
+            if any(part in model for model in models):
+                fitted[part], history = self._timed(
+                    stage, fit_stage, normal, anomaly, self.sampler_flow_, seed, held
+                )
+                if history:
+                    self.history_["classifier"] = history
+        if MEAN_OF_BOTH in models:
+            fitted[MEAN_OF_BOTH] = tuple(
+                None if pair[0] is None else mean_of_classifiers(pair)
+                for pair in zip(fitted["mlp"], fitted["boosted_trees"], strict=True)
+            )
+        self.classifier_model_, self.classifier_model_aucs_ = models[0], None
+        self.classifier_, selection_classifier = fitted[models[0]]
         self.density_scale_, self.density_scale_aucs_ = 1.0, None
         if held is not None:
-            temperature, self.density_scale_, self.density_scale_aucs_ = self._timed(
-                "weight_selection",
-                self._select_density_scale,
-                selection_classifier,
-                anomaly[held],
-                held_out,
-                clean_normal,
-                normal_density,
-            )
+            choices = {
+                model: self._timed(
+                    "weight_selection",
+                    self._select_density_scale,
+                    selection,
+                    anomaly[held],
+                    held_out,
+                    clean_normal,
+                    normal_density,
+                )
+                for model, (_, selection) in fitted.items()
+                if model in models
+            }
+            if len(choices) > 1:
+                self.classifier_model_aucs_ = {
+                    model: max(aucs.values()) for model, (_, _, aucs) in choices.items()
+                }
+                self.classifier_model_ = choose_near_default(
+                    self.classifier_model_aucs_, tuple(models), "mlp"
+                )
+                self.classifier_ = fitted[self.classifier_model_][0]
+            temperature, self.density_scale_, self.density_scale_aucs_ = choices[
+                self.classifier_model_
+            ]
             if temperature != self.density_temperature_:
                 self.density_temperature_ = temperature
                 self.density_auc_ = self.density_temperature_aucs_[str(temperature)]
@@ -426,6 +479,11 @@ class NFADetector(BaseDetector):
             raise ValueError(
                 f"classifier_distillation_steps must be an integer >= 0; got {steps!r}"
             )
+        if self.classifier_model not in CLASSIFIER_MODELS:
+            raise ValueError(
+                f"classifier_model must be one of {list(CLASSIFIER_MODELS)}; "
+                f"got {self.classifier_model!r}"
+            )
         if not isinstance(self.adaptive_eps, (bool, np.bool_)):
             raise ValueError(f"adaptive_eps must be True or False; got {self.adaptive_eps!r}")
         weight = self.classifier_weight
@@ -438,10 +496,11 @@ class NFADetector(BaseDetector):
             )
 
     def _timed(self, stage: str, fit_stage, *args):
-        """``fit_stage(*args)``, its wall seconds recorded in ``fit_seconds_[stage]``."""
+        """``fit_stage(*args)``, its wall seconds added to ``fit_seconds_[stage]``."""
         start = time.perf_counter()
         result = fit_stage(*args)
-        self.fit_seconds_[stage] = time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+        self.fit_seconds_[stage] = self.fit_seconds_.get(stage, 0.0) + elapsed
         return result
 
     def _fit_flow(self, normal: np.ndarray, validation: np.ndarray, seed: int | None):
@@ -581,6 +640,28 @@ class NFADetector(BaseDetector):
             return (network, None), history.history
         ensembles = [list(range(start, start + members)) for start in (0, members)]
         return tuple(select_members(network, chosen) for chosen in ensembles), history.history
+
+    def _fit_boosted_trees(
+        self,
+        normal: np.ndarray,
+        anomaly: np.ndarray,
+        sampler_flow,
+        seed: int | None,
+        held: np.ndarray | None = None,
+    ) -> tuple[tuple[keras.Model, keras.Model | None], dict]:
+        """Steps 3-4 with ``classifier_model="boosted_trees"``: ``fit_boosted_trees`` on the
+        clean normal rows, the known anomalies and ``len(normal)`` surrogates drawn once; with
+        ``held``, a second one without the held rows. Returns the pair and an empty history,
+        like ``_fit_classifier``."""
+        clean_normal = self.encoder_.finish(normal).numpy()
+        sampler = self._surrogate_sampler(clean_normal, sampler_flow, seed)
+        surrogates = sampler.sample(len(normal))[0].numpy()
+        known = self.encoder_.finish(anomaly).numpy()
+
+        def fit(rows):
+            return fit_boosted_trees(clean_normal, rows, surrogates, self.gamma, self.eps_, seed)
+
+        return (fit(known), None if held is None else fit(known[~held])), {}
 
     def _surrogate_sampler(self, clean_normal: np.ndarray, sampler_flow, seed: int | None):
         """Surrogate anomalies: the flow's tail (``tail_p_value``) and, for a ``box_share``,
@@ -877,6 +958,8 @@ class NFADetector(BaseDetector):
                 "density_scale_aucs": self.density_scale_aucs_,
                 "density_temperature": self.density_temperature_,
                 "density_temperature_aucs": self.density_temperature_aucs_,
+                "classifier_model": self.classifier_model_,
+                "classifier_model_aucs": self.classifier_model_aucs_,
                 "decision_scores_quantiles": np.quantile(
                     self.decision_scores_, [0.0, 0.5, 0.99, 1.0]
                 ).tolist(),
@@ -924,6 +1007,8 @@ class NFADetector(BaseDetector):
             detector.density_scale_aucs_ = manifest.get("density_scale_aucs")
             detector.density_temperature_ = float(manifest.get("density_temperature", 1.0))
             detector.density_temperature_aucs_ = manifest.get("density_temperature_aucs")
+            detector.classifier_model_ = manifest.get("classifier_model", "mlp")
+            detector.classifier_model_aucs_ = manifest.get("classifier_model_aucs")
             detector.fit_seconds_ = manifest.get("fit_seconds", {})
             detector.history_ = manifest.get("history", {})
         except (ValueError, KeyError, TypeError) as error:
@@ -958,6 +1043,10 @@ DENSITY_TEMPERATURES = (1.0, 2**-0.5, 0.5)
 SURROGATE_POOL = 2**16
 #: the fewest known anomalies held out for, and kept from, the second classifier.
 MIN_SELECTION_ROWS = 10
+#: the classifier of eq. (6) that both others average (``NFADetector(classifier_model=...)``).
+MEAN_OF_BOTH = "mlp+boosted_trees"
+#: the values of ``NFADetector(classifier_model=...)``: the three models, then ``"auto"``.
+CLASSIFIER_MODELS = ("mlp", "boosted_trees", MEAN_OF_BOTH, "auto")
 #: the density score of rows where ``log p(x)`` is not finite (NaN or inf from overflow).
 _OVERFLOW_SCORE = 1e30
 

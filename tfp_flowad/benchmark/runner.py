@@ -21,8 +21,9 @@ then ``normalising-flow`` (``NFADetector()``, its default score), ``normalising-
 and ``normalising-flow-classifier`` (the same fit scored by ``-log p(x)`` alone and by the
 paper's (1 + eps)-class classifier alone), and the ablations ``nf-no-jacobian``
 (``jacobian_penalty=0``), ``nf-realnvp``, ``nf-planar``, ``nf-radial`` (``flow=...``), and the
-option ``nf-temperature`` (``density_temperature="auto"``; tasks with known anomalies only,
-since one-class it is the default fit).
+options ``nf-temperature`` (``density_temperature="auto"``) and ``nf-mlp-trees``
+(``classifier_model="mlp+boosted_trees"``), on tasks with known anomalies only (one-class the
+first is the default fit, and the second's trees would learn from surrogates alone).
 
 Which tasks a method runs on: two-class methods (``needs_known_anomalies``) skip the one-class
 task; one-class methods (``uses_known_anomalies = False``: ``deep-svdd-oc``, ``rae-oc``) run on
@@ -87,6 +88,9 @@ NF_METHODS: dict[str, _NFMethod] = {
     "nf-planar": _NFMethod(overrides=(("flow", "planar"),)),
     "nf-radial": _NFMethod(overrides=(("flow", "radial"),)),
     "nf-temperature": _NFMethod(overrides=(("density_temperature", "auto"),), known_only=True),
+    "nf-mlp-trees": _NFMethod(
+        overrides=(("classifier_model", "mlp+boosted_trees"),), known_only=True
+    ),
 }
 
 
@@ -514,12 +518,13 @@ def _stage_seconds(detector) -> dict:
 def _fitted_choices(detector) -> dict:
     """``{"fitted": {...}}``: what an ``NFADetector`` chose from the training rows itself (the
     density's separation of the known anomalies, ``eps_``, the density weight's multiplier, the
-    density's temperature)."""
+    density's temperature, the classifier model)."""
     names = {
         "density_auc": "density_auc_",
         "eps": "eps_",
         "density_scale": "density_scale_",
         "density_temperature": "density_temperature_",
+        "classifier_model": "classifier_model_",
     }
     fitted = {
         key: getattr(detector, name) for key, name in names.items() if hasattr(detector, name)

@@ -2,7 +2,8 @@
 
 from tfp_flowad.nn.coupling import CouplingNet
 from tfp_flowad.nn.made import MADE, made_masks
-from tfp_flowad.nn.mlp import MemberMLP, make_mlp, mean_logit, select_members
+from tfp_flowad.nn.mlp import MemberMLP, make_mlp, mean_logit, mean_of_classifiers, select_members
+from tfp_flowad.nn.trees import BoostedTrees, boosted_trees_network
 
 __all__ = [
     "MADE",
@@ -11,5 +12,8 @@ __all__ = [
     "MemberMLP",
     "make_mlp",
     "mean_logit",
+    "mean_of_classifiers",
+    "BoostedTrees",
+    "boosted_trees_network",
     "select_members",
 ]

@@ -3,7 +3,7 @@
 
 import keras
 
-__all__ = ["make_mlp", "mean_logit", "select_members", "MemberMLP"]
+__all__ = ["make_mlp", "mean_logit", "mean_of_classifiers", "select_members", "MemberMLP"]
 
 
 def make_mlp(
@@ -51,6 +51,15 @@ def mean_logit(network: keras.Model, x, training: bool = False):
     """``logit f(x)``, ``[batch]``: the mean of the logits of ``network``'s members (the one
     logit of a single MLP)."""
     return keras.ops.mean(network(x, training=training), axis=-1)
+
+
+def mean_of_classifiers(networks: list[keras.Model], name: str = "classifier") -> keras.Model:
+    """A model whose ``mean_logit`` is the mean of the given classifiers' ``mean_logit``s:
+    ``[batch, D] -> [batch, len(networks)]``, each column one network's mean over its members
+    (an MLP ensemble and boosted trees count as one classifier each)."""
+    inputs = keras.Input((networks[0].input_shape[-1],))
+    logits = [keras.ops.mean(network(inputs), axis=-1, keepdims=True) for network in networks]
+    return keras.Model(inputs, keras.layers.Concatenate()(logits), name=name)
 
 
 def select_members(network: keras.Model, members: list[int]) -> keras.Model:

@@ -1,0 +1,78 @@
+"""Gradient-boosted trees as the classifier of eq. (6): the TensorFlow walk against
+scikit-learn, the weighted loss, and the detector's ``classifier_model`` choice."""
+
+import keras
+import numpy as np
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+
+from tfp_flowad.nn.trees import boosted_trees_network, tree_arrays
+from tfp_flowad.training.trees import fit_boosted_trees
+
+
+@pytest.fixture(scope="module")
+def boosted():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 6)).astype(np.float32)
+    x[:, 5] = rng.integers(0, 3, 3000)  # few values: thresholds fall between them
+    y = (x[:, 0] + x[:, 1] ** 2 - x[:, 5] + 0.3 * rng.normal(size=3000) > 0.5).astype(int)
+    model = HistGradientBoostingClassifier(max_iter=40, random_state=0).fit(x, y)
+    return model, x
+
+
+def test_tree_walk_in_tensorflow_is_the_sklearn_decision_function(boosted, tmp_path):
+    model, x = boosted
+    rng = np.random.default_rng(1)
+    # Training rows (on the split grid), fresh rows and rows far outside the training range.
+    rows = np.concatenate([x[:500], rng.normal(size=(500, 6)), 50 * rng.normal(size=(50, 6))])
+    rows = rows.astype(np.float32)
+    network = boosted_trees_network(model, 6)
+    expected = model.decision_function(rows)
+    np.testing.assert_allclose(network.predict(rows, verbose=0)[:, 0], expected, atol=1e-5)
+    keras.saving.save_model(network, tmp_path / "trees.keras")
+    loaded = keras.saving.load_model(tmp_path / "trees.keras")
+    np.testing.assert_allclose(loaded.predict(rows, verbose=0)[:, 0], expected, atol=1e-5)
+
+
+def test_tree_arrays_keep_comparisons_exact_in_float32(boosted):
+    model, _ = boosted
+    arrays = tree_arrays(model)
+    nodes = np.concatenate([predictor.nodes for (predictor,) in model._predictors])
+    splits = nodes[nodes["is_leaf"] == 0]["num_threshold"]
+    rounded = np.sort(arrays["threshold"][np.isfinite(arrays["threshold"])].astype(np.float64))
+    assert len(rounded) == len(splits)
+    # Each float32 threshold is the largest float32 at or below the float64 one.
+    assert (rounded <= np.sort(splits)).all()
+    above = np.nextafter(rounded.astype(np.float32), np.float32(np.inf)).astype(np.float64)
+    assert (above > np.sort(splits)).all()
+    # Right children follow left ones; leaves point at themselves.
+    leaves = ~np.isfinite(arrays["threshold"])
+    assert (arrays["left"][leaves] == np.flatnonzero(leaves)).all()
+    assert arrays["depth"] == max(int(p.nodes["depth"].max()) for (p,) in model._predictors)
+
+
+def test_tree_arrays_reject_other_models():
+    x, y = np.random.default_rng(0).normal(size=(100, 2)), np.r_[np.zeros(50), np.ones(50)]
+    with pytest.raises(ValueError, match="binary HistGradientBoostingClassifier; got Logistic"):
+        tree_arrays(LogisticRegression().fit(x, y))
+    three = HistGradientBoostingClassifier(max_iter=2).fit(x, np.arange(100) % 3)
+    with pytest.raises(ValueError, match="binary"):
+        tree_arrays(three)
+
+
+def test_boosted_trees_learn_the_weighted_loss_of_eq_6():
+    rng = np.random.default_rng(0)
+    normal = rng.normal(size=(800, 3))
+    anomaly = rng.normal(size=(20, 3)) + [3.0, 0.0, 0.0]
+    surrogates = rng.uniform(-6, 6, size=(800, 3))
+    network = fit_boosted_trees(normal, anomaly, surrogates, gamma=1.0, eps=0.05, seed=0)
+    logit = network.predict(np.concatenate([normal, anomaly, surrogates]), verbose=0)[:, 0]
+    # logit P(C+ | x): normal rows above the known anomalies and the far surrogates.
+    assert np.median(logit[:800]) > np.median(logit[800:820]) + 2
+    far = np.abs(surrogates).max(axis=1) > 4
+    assert np.median(logit[:800]) > np.median(logit[820:][far]) + 2
+    # eps = 1 drops the surrogate term: far rows are no longer taught to be anomalies.
+    two_class = fit_boosted_trees(normal, anomaly, surrogates, gamma=1.0, eps=1.0, seed=0)
+    far_rows = np.array([[0.0, 5.5, 5.5], [0.0, -5.5, -5.5]])
+    assert (two_class.predict(far_rows, verbose=0) > network.predict(far_rows, verbose=0)).all()

@@ -1,0 +1,51 @@
+"""The (1 + eps)-class loss, eq. (6), minimised by gradient boosting on a drawn surrogate pool."""
+
+import keras
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from tfp_flowad.nn.trees import boosted_trees_network
+
+__all__ = ["fit_boosted_trees"]
+
+
+def fit_boosted_trees(
+    normal: np.ndarray,
+    anomaly: np.ndarray,
+    surrogates: np.ndarray,
+    gamma: float,
+    eps: float,
+    seed: int | None,
+    max_iter: int = 300,
+    learning_rate: float = 0.05,
+    max_leaf_nodes: int = 31,
+) -> keras.Model:
+    """A gradient-boosted classifier of eq. (6), as a Keras ``BoostedTrees`` network.
+
+    Eq. (6), ``1/2 (L+ + gamma L- + (1 - eps) L0)`` with each term the mean log loss over its
+    rows (normal rows labelled C+, known anomalies and surrogates C-), is a weighted log loss:
+    row weights ``1 / n+``, ``gamma / n-`` and ``(1 - eps) / n0``, rescaled to a mean of 1.
+    Scikit-learn's ``HistGradientBoostingClassifier`` minimises it over the given rows; unlike
+    ``OnePlusEpsTrainer`` the surrogates are one pool drawn before the fit, not fresh ones at
+    every step. The network returns ``logit P(C+ | x)``, as the MLP does.
+
+    Args:
+        normal, anomaly, surrogates: encoded feature rows (``anomaly`` may be empty).
+        gamma, eps: the weights of eq. (6).
+        seed: the boosting's ``random_state``.
+        max_iter, learning_rate, max_leaf_nodes: the boosting's trees, their shrinkage and
+            size (no early stopping: every fit grows ``max_iter`` trees).
+    """
+    parts = [(normal, 1.0, 1.0), (anomaly, 0.0, gamma), (surrogates, 0.0, 1.0 - eps)]
+    parts = [(rows, label, weight) for rows, label, weight in parts if len(rows) and weight > 0]
+    features = np.concatenate([rows for rows, _, _ in parts]).astype(np.float32)
+    labels = np.concatenate([np.full(len(rows), label) for rows, label, _ in parts])
+    weights = np.concatenate([np.full(len(rows), weight / len(rows)) for rows, _, weight in parts])
+    model = HistGradientBoostingClassifier(
+        learning_rate=learning_rate,
+        max_iter=max_iter,
+        max_leaf_nodes=max_leaf_nodes,
+        early_stopping=False,
+        random_state=seed,
+    ).fit(features, labels, sample_weight=weights * len(weights) / weights.sum())
+    return boosted_trees_network(model, normal.shape[1])
