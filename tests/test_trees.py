@@ -66,13 +66,13 @@ def test_boosted_trees_learn_the_weighted_loss_of_eq_6():
     normal = rng.normal(size=(800, 3))
     anomaly = rng.normal(size=(20, 3)) + [3.0, 0.0, 0.0]
     surrogates = rng.uniform(-6, 6, size=(800, 3))
-    network = fit_boosted_trees(normal, anomaly, surrogates, gamma=1.0, eps=0.05, seed=0)
+    network = fit_boosted_trees(normal, anomaly, surrogates, 1.0, 0.05, seed=0, max_iter=60)
     logit = network.predict(np.concatenate([normal, anomaly, surrogates]), verbose=0)[:, 0]
     # logit P(C+ | x): normal rows above the known anomalies and the far surrogates.
     assert np.median(logit[:800]) > np.median(logit[800:820]) + 2
     far = np.abs(surrogates).max(axis=1) > 4
     assert np.median(logit[:800]) > np.median(logit[820:][far]) + 2
     # eps = 1 drops the surrogate term: far rows are no longer taught to be anomalies.
-    two_class = fit_boosted_trees(normal, anomaly, surrogates, gamma=1.0, eps=1.0, seed=0)
+    two_class = fit_boosted_trees(normal, anomaly, surrogates, 1.0, 1.0, seed=0, max_iter=60)
     far_rows = np.array([[0.0, 5.5, 5.5], [0.0, -5.5, -5.5]])
     assert (two_class.predict(far_rows, verbose=0) > network.predict(far_rows, verbose=0)).all()
