@@ -202,12 +202,25 @@ def test_demo_fits_both_tasks_and_exports(tmp_path, capsys):
     assert (tmp_path / "served" / "1" / "saved_model.pb").is_file()
 
 
-def test_fit_offers_the_detectors_flows():
+def test_fit_offers_the_detectors_flows_and_classifier_models():
     import argparse
 
     from tfp_flowad.cli import build_parser
-    from tfp_flowad.detector import _USER_FLOWS
+    from tfp_flowad.detector import _USER_FLOWS, CLASSIFIER_MODELS
 
     commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    flow = next(a for a in commands.choices["fit"]._actions if a.dest == "flow")
-    assert sorted(flow.choices) == _USER_FLOWS
+    options = {a.dest: a for a in commands.choices["fit"]._actions}
+    assert sorted(options["flow"].choices) == _USER_FLOWS
+    assert tuple(options["classifier_model"].choices) == CLASSIFIER_MODELS
+
+
+def test_fit_takes_the_classifier_model(tmp_path, capsys):
+    write_table(tmp_path / "train.csv")
+    argv = ["fit", "--data", tmp_path / "train.csv", "--epochs-scale", "0.05"]
+    status, _, _ = run(
+        capsys, *argv, "--out", tmp_path / "m", "--classifier-model", "boosted_trees"
+    )
+    assert status == 0
+    manifest = json.loads((tmp_path / "m" / "detector.json").read_text())
+    assert manifest["params"]["classifier_model"] == "boosted_trees"
+    assert "boosted_trees" in manifest["fit_seconds"]

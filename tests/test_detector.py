@@ -537,8 +537,6 @@ def serve_in_fresh_process(target, frame, tmp_path) -> dict:
 def test_boosted_trees_classifier_saves_loads_and_exports_alike(data, tmp_path):
     X, y, test, _ = data
     detector = NFADetector(**SMALL, classifier_model="mlp+boosted_trees").fit(X, y)
-    assert detector.classifier_model_ == "mlp+boosted_trees"
-    assert detector.classifier_model_aucs_ is None
     assert {"classifier", "boosted_trees"} <= set(detector.fit_seconds_)
     # Its classifier logit is the mean of the MLP ensemble's and the trees'.
     mlp, trees = (layer for layer in detector.classifier_.layers if isinstance(layer, keras.Model))
@@ -550,7 +548,7 @@ def test_boosted_trees_classifier_saves_loads_and_exports_alike(data, tmp_path):
     )
     expected = detector.decision_function(test)
     loaded = NFADetector.load(detector.save(tmp_path / "model"))
-    assert loaded.classifier_model_ == "mlp+boosted_trees"
+    assert loaded.classifier_model == "mlp+boosted_trees"
     np.testing.assert_allclose(loaded.decision_function(test), expected, atol=1e-6)
     served = serve_in_fresh_process(
         detector.export_saved_model(tmp_path / "serving"), test.head(50), tmp_path
@@ -558,19 +556,8 @@ def test_boosted_trees_classifier_saves_loads_and_exports_alike(data, tmp_path):
     np.testing.assert_allclose(served["anomaly_score"], expected[:50], atol=1e-5)
 
 
-def test_auto_classifier_model_is_chosen_on_held_out_known_anomalies(data):
-    from tfp_flowad.detector import choose_near_default
-
+def test_classifier_model_rejects_unknown_values(data):
     X, y, _, _ = data
-    detector = NFADetector(**SMALL, classifier_model="auto", selection_min_known=40).fit(X, y)
-    aucs = detector.classifier_model_aucs_
-    models = ("mlp", "mlp+boosted_trees", "boosted_trees")
-    assert set(aucs) == set(models) and all(0.0 <= auc <= 1.0 for auc in aucs.values())
-    assert detector.classifier_model_ == choose_near_default(aucs, models, "mlp")
-    # Too few known anomalies to hold some out: the MLP, fitted alone.
-    fewer = NFADetector(**SMALL, classifier_model="auto").fit(X.iloc[:1510], y[:1510])
-    assert (fewer.classifier_model_, fewer.classifier_model_aucs_) == ("mlp", None)
-    assert "boosted_trees" not in fewer.fit_seconds_
     with pytest.raises(ValueError, match="classifier_model must be one of .*; got 'xgboost'"):
         NFADetector(**SMALL, classifier_model="xgboost").fit(X, y)
 

@@ -518,13 +518,12 @@ def _stage_seconds(detector) -> dict:
 def _fitted_choices(detector) -> dict:
     """``{"fitted": {...}}``: what an ``NFADetector`` chose from the training rows itself (the
     density's separation of the known anomalies, ``eps_``, the density weight's multiplier, the
-    density's temperature, the classifier model)."""
+    density's temperature)."""
     names = {
         "density_auc": "density_auc_",
         "eps": "eps_",
         "density_scale": "density_scale_",
         "density_temperature": "density_temperature_",
-        "classifier_model": "classifier_model_",
     }
     fitted = {
         key: getattr(detector, name) for key, name in names.items() if hasattr(detector, name)
