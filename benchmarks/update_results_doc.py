@@ -29,6 +29,12 @@ def nf_defaults(params: dict) -> str:
     """Which defaults an NFADetector record was fitted with, told from its hyperparameters."""
     if params.get("distillation_clipnorm"):
         return "distillation clipped (`distillation_clipnorm=1`, not the default)"
+    if params.get("classifier_model") == "mlp+boosted_trees":
+        return (
+            "the `nf-mlp-trees` row: the current defaults but "
+            "`classifier_model='mlp+boosted_trees'` (the MLP ensemble's logit averaged with "
+            "gradient-boosted trees'; code of commit 7f31d66, which computes what a70ae71 does)"
+        )
     if params.get("density_temperature") == "auto":
         return (
             "the `nf-temperature` row: the current defaults but `density_temperature='auto'` "

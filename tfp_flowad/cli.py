@@ -297,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the classifier of eq. (6) (default: %(default)s); 'mlp+boosted_trees' averages "
         "the MLP with gradient-boosted trees: far better where the anomalies to catch are of "
         "the known kinds (HIGGS signal), worse where unseen kinds matter (KDD-99 attacks); "
-        "trees score about ten times slower",
+        "scoring is about 15 times slower",
     )
     common(fit)
     fit.set_defaults(run=_cmd_fit)

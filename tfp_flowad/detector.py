@@ -141,8 +141,10 @@ class NFADetector(BaseDetector):
             signal, cardio, smtp) the average detects far better than the MLP (HIGGS 1000
             0.70 -> 0.77); where unseen kinds matter it is worse (KDD-99 k=1, seed 0: 0.9966
             -> 0.9912, the trees' verdict on attack types they never saw), hence opt-in
-            (docs/RESULTS.md, the ``nf-mlp-trees`` rows). Trees score about ten times slower
-            than the MLP and their fit grows with the rows (KDD-99: two minutes).
+            (docs/RESULTS.md, the ``nf-mlp-trees`` rows). Its scores take about 15 times as
+            long (300 trees of up to 31 leaves walked node by node; the runner's in-process
+            rows/s, HIGGS and cover: 130-190k -> 8-14k), and the trees' fit grows with the
+            rows (KDD-99: two minutes).
         gamma: weight of the known-anomaly term of eq. (6).
         eps: the surrogate term of eq. (6) is weighted ``1 - eps``.
         adaptive_eps: with known anomalies, weight the surrogate term by how well the
