@@ -7,7 +7,7 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
-from tfp_flowad.nn.trees import boosted_trees_network, tree_arrays
+from tfp_flowad.nn.trees import BoostedTrees, boosted_trees_network, tree_arrays
 from tfp_flowad.training.trees import fit_boosted_trees
 
 
@@ -49,7 +49,20 @@ def test_tree_arrays_keep_comparisons_exact_in_float32(boosted):
     # Right children follow left ones; leaves point at themselves.
     leaves = ~np.isfinite(arrays["threshold"])
     assert (arrays["left"][leaves] == np.flatnonzero(leaves)).all()
-    assert arrays["depth"] == max(int(p.nodes["depth"].max()) for (p,) in model._predictors)
+    depths = np.array([int(p.nodes["depth"].max()) for (p,) in model._predictors])
+    assert arrays["depth"] == depths.max()
+    # Step s of the walk moves the trees deeper than s, and they come first.
+    assert arrays["active_trees"] == [int((depths > s).sum()) for s in range(depths.max())]
+    assert arrays["active_trees"][-1] < len(depths)  # some trees stop early in this fit
+
+
+def test_boosted_trees_layer_rejects_an_inconsistent_walk():
+    with pytest.raises(
+        ValueError, match=r"active_trees must be 3 non-increasing .* got \[4, 5, 1\]"
+    ):
+        BoostedTrees(num_nodes=20, num_trees=5, depth=3, active_trees=[4, 5, 1])
+    with pytest.raises(ValueError, match="active_trees must be 2"):
+        BoostedTrees(num_nodes=20, num_trees=5, depth=2, active_trees=[5, 5, 1])
 
 
 def test_tree_arrays_reject_other_models():

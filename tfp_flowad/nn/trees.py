@@ -15,17 +15,19 @@ __all__ = ["BoostedTrees", "boosted_trees_network", "tree_arrays"]
 def tree_arrays(model) -> dict[str, np.ndarray]:
     """The trees of a fitted binary ``HistGradientBoostingClassifier`` as flat arrays.
 
-    Nodes are renumbered tree by tree in breadth-first order so that every split node's right
-    child directly follows its left child; a row at node ``n`` moves to
-    ``left[n] + (x[feature[n]] > threshold[n])``. A leaf points to itself with an infinite
-    threshold, so walking ``depth`` steps from the roots ends every row at its leaf in every
-    tree. Thresholds are rounded down to float32, which keeps ``x <= t`` exact for float32
-    ``x``.
+    Trees are ordered deepest first and their nodes renumbered tree by tree in breadth-first
+    order, so that every split node's right child directly follows its left child; a row at
+    node ``n`` moves to ``left[n] + (x[feature[n]] > threshold[n])``. A leaf points to itself
+    with an infinite threshold, so walking ``depth`` steps from the roots ends every row at its
+    leaf in every tree. Thresholds are rounded down to float32, which keeps ``x <= t`` exact
+    for float32 ``x``.
 
     Returns:
         ``feature`` (int32), ``threshold`` (float32), ``left`` (int32), ``value`` (float32,
         the leaf values, 0 at split nodes), ``roots`` (int32, one per tree), ``bias`` (float32,
-        ``[1]``: the baseline logit) and ``depth`` (the deepest leaf's depth).
+        ``[1]``: the baseline logit), ``depth`` (the deepest leaf's depth) and
+        ``active_trees`` (``[depth]`` ints: step ``s`` of the walk moves only the first
+        ``active_trees[s]`` trees, those deeper than ``s``; the others sit at their leaves).
     """
     predictors = getattr(model, "_predictors", None)
     if predictors is None or any(len(per_class) != 1 for per_class in predictors):
@@ -33,10 +35,10 @@ def tree_arrays(model) -> dict[str, np.ndarray]:
             "model must be a fitted binary HistGradientBoostingClassifier; got "
             f"{type(model).__name__}"
         )
+    trees = sorted((p.nodes for (p,) in predictors), key=lambda n: -int(n["depth"].max()))
+    tree_depths = np.array([int(nodes["depth"].max()) for nodes in trees])
     feature, threshold, left, value, roots = [], [], [], [], []
-    depth = 0
-    for (predictor,) in predictors:
-        nodes = predictor.nodes
+    for nodes in trees:
         if nodes["is_categorical"].any():
             raise ValueError("categorical splits are not supported; pass numeric features")
         roots.append(len(feature))
@@ -44,7 +46,6 @@ def tree_arrays(model) -> dict[str, np.ndarray]:
         new_id = {0: roots[-1]}
         for old in order:
             node = nodes[old]
-            depth = max(depth, int(node["depth"]))
             if node["is_leaf"]:
                 feature.append(0)
                 threshold.append(np.inf)
@@ -69,7 +70,8 @@ def tree_arrays(model) -> dict[str, np.ndarray]:
         "value": np.asarray(value, dtype=np.float32),
         "roots": np.asarray(roots, dtype=np.int32),
         "bias": np.asarray(model._baseline_prediction, dtype=np.float32).reshape(1),
-        "depth": depth,
+        "depth": int(tree_depths[0]),
+        "active_trees": [int((tree_depths > step).sum()) for step in range(tree_depths[0])],
     }
 
 
@@ -80,20 +82,37 @@ class BoostedTrees(keras.layers.Layer):
 
     Every tree is walked for the whole batch at once: ``depth`` steps of
     ``n <- left[n] + (x[feature[n]] > threshold[n])`` from the roots (``tree_arrays`` gives the
-    arrays), then the leaves' values are summed. The arrays are non-trainable weights, so the
-    layer saves with Keras and freezes into an exported graph like any other.
+    arrays), then the leaves' values are summed. Step ``s`` moves only the trees still above
+    their deepest leaf (the first ``active_trees[s]``; the trees come deepest first), so a
+    shallow tree costs its own depth, not the deepest one's. The arrays are non-trainable
+    weights, so the layer saves with Keras and freezes into an exported graph like any other.
 
     Args:
         num_nodes: nodes of all trees together.
         num_trees: number of trees.
         depth: the deepest leaf's depth (steps of the walk).
+        active_trees: trees moved at each step (``depth`` non-increasing ints); ``None``
+            moves all at every step.
     """
 
-    def __init__(self, num_nodes: int, num_trees: int, depth: int, **kwargs):
+    def __init__(self, num_nodes: int, num_trees: int, depth: int, active_trees=None, **kwargs):
         super().__init__(**kwargs)
         self.num_nodes = int(num_nodes)
         self.num_trees = int(num_trees)
         self.depth = int(depth)
+        if active_trees is None:
+            active_trees = [self.num_trees] * self.depth
+        self.active_trees = [int(count) for count in active_trees]
+        counts = np.asarray(self.active_trees)
+        if len(counts) != self.depth or not (
+            (counts >= 1).all()
+            and (counts <= self.num_trees).all()
+            and (np.diff(counts) <= 0).all()
+        ):
+            raise ValueError(
+                f"active_trees must be {self.depth} non-increasing counts in "
+                f"[1, {self.num_trees}]; got {active_trees!r}"
+            )
 
     def build(self, input_shape):
         def array(name, shape, dtype):
@@ -114,18 +133,28 @@ class BoostedTrees(keras.layers.Layer):
         flat_x = tf.reshape(x, [-1])
         row_start = (tf.range(rows) * width)[:, tf.newaxis]
         node = tf.tile(self.roots[tf.newaxis], [rows, 1])
-        for _ in range(self.depth):
+        leaf_values, walking = [], self.num_trees
+        for active in self.active_trees:
+            if active < walking:  # the trees from ``active`` on have reached their leaves
+                leaf_values.append(tf.gather(self.value, node[:, active:]))
+                node, walking = node[:, :active], active
             feature, threshold_bits, left = tf.unstack(tf.gather(self.nodes, node), axis=-1)
             values = tf.gather(flat_x, row_start + feature)
             node = left + tf.cast(values > tf.bitcast(threshold_bits, "float32"), "int32")
-        return tf.reduce_sum(tf.gather(self.value, node), axis=-1, keepdims=True) + self.bias
+        leaf_values.append(tf.gather(self.value, node))
+        return tf.reduce_sum(tf.concat(leaf_values, -1), -1, keepdims=True) + self.bias
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 1)
 
     def get_config(self):
         config = super().get_config()
-        config.update(num_nodes=self.num_nodes, num_trees=self.num_trees, depth=self.depth)
+        config.update(
+            num_nodes=self.num_nodes,
+            num_trees=self.num_trees,
+            depth=self.depth,
+            active_trees=self.active_trees,
+        )
         return config
 
 
@@ -133,7 +162,9 @@ def boosted_trees_network(model, input_dim: int, name: str = "boosted_trees") ->
     """A Keras model ``[batch, input_dim] -> [batch, 1]`` computing the decision function of a
     fitted binary ``HistGradientBoostingClassifier`` (``BoostedTrees`` with its arrays)."""
     arrays = tree_arrays(model)
-    layer = BoostedTrees(len(arrays["feature"]), len(arrays["roots"]), arrays["depth"])
+    layer = BoostedTrees(
+        len(arrays["feature"]), len(arrays["roots"]), arrays["depth"], arrays["active_trees"]
+    )
     network = keras.Sequential([keras.Input((input_dim,)), layer], name=name)
     nodes = np.stack([arrays["feature"], arrays["threshold"].view(np.int32), arrays["left"]], 1)
     layer.set_weights([nodes, arrays["value"], arrays["roots"], arrays["bias"]])
