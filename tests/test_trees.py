@@ -8,7 +8,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
 from tfp_flowad.nn.trees import BoostedTrees, boosted_trees_network, tree_arrays
-from tfp_flowad.training.trees import fit_boosted_trees
+from tfp_flowad.training.trees import centre_thresholds, fit_boosted_trees
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +89,28 @@ def test_boosted_trees_learn_the_weighted_loss_of_eq_6():
     two_class = fit_boosted_trees(normal, anomaly, surrogates, 1.0, 1.0, seed=0, max_iter=60)
     far_rows = np.array([[0.0, 5.5, 5.5], [0.0, -5.5, -5.5]])
     assert (two_class.predict(far_rows, verbose=0) > network.predict(far_rows, verbose=0)).all()
+
+
+def test_centred_thresholds_keep_training_branches_and_survive_rounding():
+    rng = np.random.default_rng(0)
+    # Many distinct values (quantile splits) with heavy ties, as in KDD-99's byte counts.
+    x = np.round(rng.lognormal(size=(4000, 3)), 2).astype(np.float32)
+    x[rng.random(4000) < 0.4, 0] = 1.0
+    y = (x[:, 0] + 0.5 * x[:, 1] + 0.3 * rng.normal(size=4000) > 2.0).astype(int)
+    model = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(x, y)
+
+    def thresholds_on_values(fitted):
+        nodes = np.concatenate([p.nodes for (p,) in fitted._predictors])
+        splits = nodes[nodes["is_leaf"] == 0]
+        return sum(np.isin(split["num_threshold"], x[:, split["feature_idx"]]) for split in splits)
+
+    assert thresholds_on_values(model) > 0  # sklearn splits at shared values
+    before = model.decision_function(x)
+    centre_thresholds(model, x)
+    assert thresholds_on_values(model) == 0
+    np.testing.assert_allclose(model.decision_function(x), before, atol=1e-12)
+    # Every training row, one float32 ulp up or down, takes the same branches.
+    network = boosted_trees_network(model, 3)
+    for direction in (np.inf, -np.inf):
+        nudged = np.nextafter(x, np.float32(direction))
+        np.testing.assert_allclose(network.predict(nudged, verbose=0)[:, 0], before, atol=1e-5)

@@ -6,7 +6,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from tfp_flowad.nn.trees import boosted_trees_network
 
-__all__ = ["fit_boosted_trees"]
+__all__ = ["centre_thresholds", "fit_boosted_trees"]
 
 
 def fit_boosted_trees(
@@ -27,7 +27,10 @@ def fit_boosted_trees(
     row weights ``1 / n+``, ``gamma / n-`` and ``(1 - eps) / n0``, rescaled to a mean of 1.
     Scikit-learn's ``HistGradientBoostingClassifier`` minimises it over the given rows; unlike
     ``OnePlusEpsTrainer`` the surrogates are one pool drawn before the fit, not fresh ones at
-    every step. The network returns ``logit P(C+ | x)``, as the MLP does.
+    every step. The network returns ``logit P(C+ | x)``, as the MLP does. Its split thresholds
+    are centred between the given real rows' values (``centre_thresholds``), so a row whose
+    features are computed with a little float rounding (the exported graph's encoder) takes
+    the same branches as in training.
 
     Args:
         normal, anomaly, surrogates: encoded feature rows (``anomaly`` may be empty).
@@ -48,4 +51,28 @@ def fit_boosted_trees(
         early_stopping=False,
         random_state=seed,
     ).fit(features, labels, sample_weight=weights * len(weights) / weights.sum())
-    return boosted_trees_network(model, normal.shape[1])
+    real_rows = features[: len(normal) + (len(anomaly) if gamma > 0 else 0)]
+    return boosted_trees_network(centre_thresholds(model, real_rows), normal.shape[1])
+
+
+def centre_thresholds(model, rows: np.ndarray):
+    """Move every split of a fitted ``HistGradientBoostingClassifier`` to the midpoint of
+    the values of ``rows`` on either side of it, in place; returns ``model``.
+
+    Scikit-learn puts a split of a feature with many distinct values at a quantile of the
+    training values, often a value that many rows share (``x <= t`` sends them left). Rows
+    scored through a differently compiled encoder differ from the training rows by a few
+    float32 ulps, enough to send such rows right. At ``(lo + hi) / 2``, ``lo`` the largest
+    value of ``rows`` at or below the threshold and ``hi`` the smallest above it, every row of
+    ``rows`` takes the same branch as before, with the widest margin. A split with no value of
+    ``rows`` on one side is left as it is.
+    """
+    values = [np.unique(column) for column in np.asarray(rows, dtype=np.float64).T]
+    for (predictor,) in model._predictors:
+        nodes = predictor.nodes
+        for node in np.flatnonzero(nodes["is_leaf"] == 0):
+            column = values[nodes["feature_idx"][node]]
+            above = np.searchsorted(column, nodes["num_threshold"][node], side="right")
+            if 0 < above < len(column):
+                nodes["num_threshold"][node] = (column[above - 1] + column[above]) / 2
+    return model
