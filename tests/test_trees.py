@@ -91,26 +91,45 @@ def test_boosted_trees_learn_the_weighted_loss_of_eq_6():
     assert (two_class.predict(far_rows, verbose=0) > network.predict(far_rows, verbose=0)).all()
 
 
-def test_centred_thresholds_keep_training_branches_and_survive_rounding():
+def test_centred_thresholds_keep_real_rows_branches_and_survive_rounding():
     rng = np.random.default_rng(0)
     # Many distinct values (quantile splits) with heavy ties, as in KDD-99's byte counts.
     x = np.round(rng.lognormal(size=(4000, 3)), 2).astype(np.float32)
     x[rng.random(4000) < 0.4, 0] = 1.0
     y = (x[:, 0] + 0.5 * x[:, 1] + 0.3 * rng.normal(size=4000) > 2.0).astype(int)
     model = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(x, y)
+    # The real rows stop below the others' largest values (surrogates reach further out).
+    real = x[(x < np.quantile(x, 0.9, axis=0)).all(axis=1)]
 
-    def thresholds_on_values(fitted):
+    def thresholds_on_real_values(fitted):
         nodes = np.concatenate([p.nodes for (p,) in fitted._predictors])
         splits = nodes[nodes["is_leaf"] == 0]
-        return sum(np.isin(split["num_threshold"], x[:, split["feature_idx"]]) for split in splits)
+        return sum(np.isin(s["num_threshold"], real[:, s["feature_idx"]]) for s in splits)
 
-    assert thresholds_on_values(model) > 0  # sklearn splits at shared values
-    before = model.decision_function(x)
-    centre_thresholds(model, x)
-    assert thresholds_on_values(model) == 0
-    np.testing.assert_allclose(model.decision_function(x), before, atol=1e-12)
-    # Every training row, one float32 ulp up or down, takes the same branches.
+    assert thresholds_on_real_values(model) > 0  # sklearn splits at shared values
+    before = model.decision_function(real)
+    centre_thresholds(model, x, real)
+    assert thresholds_on_real_values(model) == 0
+    np.testing.assert_allclose(model.decision_function(real), before, atol=1e-12)
+    # Every real row, one float32 ulp up or down, takes the same branches: also those at the
+    # real rows' largest values, with only other rows above.
     network = boosted_trees_network(model, 3)
     for direction in (np.inf, -np.inf):
-        nudged = np.nextafter(x, np.float32(direction))
+        nudged = np.nextafter(real, np.float32(direction))
         np.testing.assert_allclose(network.predict(nudged, verbose=0)[:, 0], before, atol=1e-5)
+
+
+def test_a_split_at_the_real_rows_largest_value_moves_towards_the_surrogates():
+    rng = np.random.default_rng(0)
+    real = np.r_[np.full(3000, 2.0), rng.uniform(0, 2, 1000)].astype(np.float32)[:, None]
+    surrogates = rng.uniform(2.01, 5, size=(1000, 1)).astype(np.float32)
+    x, y = np.r_[real, surrogates], np.r_[np.ones(4000), np.zeros(1000)]
+    model = HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(x, y)
+    thresholds = [p.nodes[p.nodes["is_leaf"] == 0]["num_threshold"] for (p,) in model._predictors]
+    assert 2.0 in np.concatenate(thresholds)  # the split sits on 3000 real rows
+    centre_thresholds(model, x, real)
+    centred = np.concatenate(
+        [p.nodes[p.nodes["is_leaf"] == 0]["num_threshold"] for (p,) in model._predictors]
+    )
+    assert 2.0 not in centred
+    assert np.isclose(centred, (2.0 + surrogates.min()) / 2).any()

@@ -28,7 +28,7 @@ def fit_boosted_trees(
     Scikit-learn's ``HistGradientBoostingClassifier`` minimises it over the given rows; unlike
     ``OnePlusEpsTrainer`` the surrogates are one pool drawn before the fit, not fresh ones at
     every step. The network returns ``logit P(C+ | x)``, as the MLP does. Its split thresholds
-    are centred between the given real rows' values (``centre_thresholds``), so a row whose
+    are centred between the training values (``centre_thresholds``), so a row whose
     features are computed with a little float rounding (the exported graph's encoder) takes
     the same branches as in training.
 
@@ -52,27 +52,44 @@ def fit_boosted_trees(
         random_state=seed,
     ).fit(features, labels, sample_weight=weights * len(weights) / weights.sum())
     real_rows = features[: len(normal) + (len(anomaly) if gamma > 0 else 0)]
-    return boosted_trees_network(centre_thresholds(model, real_rows), normal.shape[1])
+    return boosted_trees_network(centre_thresholds(model, features, real_rows), normal.shape[1])
 
 
-def centre_thresholds(model, rows: np.ndarray):
-    """Move every split of a fitted ``HistGradientBoostingClassifier`` to the midpoint of
-    the values of ``rows`` on either side of it, in place; returns ``model``.
+def centre_thresholds(model, rows: np.ndarray, real_rows: np.ndarray):
+    """Move every split of a fitted ``HistGradientBoostingClassifier`` to the midpoint between
+    the nearest training values on either side of it, in place; returns ``model``.
 
     Scikit-learn puts a split of a feature with many distinct values at a quantile of the
-    training values, often a value that many rows share (``x <= t`` sends them left). Rows
-    scored through a differently compiled encoder differ from the training rows by a few
-    float32 ulps, enough to send such rows right. At ``(lo + hi) / 2``, ``lo`` the largest
-    value of ``rows`` at or below the threshold and ``hi`` the smallest above it, every row of
-    ``rows`` takes the same branch as before, with the widest margin. A split with no value of
-    ``rows`` on one side is left as it is.
+    training values, often a value that many rows share (``x <= t`` sends them left), or at
+    the largest value of the real rows. Rows scored through a differently compiled encoder
+    (the exported graph's) differ from the training rows by a few float32 ulps, enough to
+    send such rows right. The new split is ``(lo + hi) / 2``: ``lo`` the largest value of
+    ``real_rows`` at or below the threshold, ``hi`` the smallest above it, each taken from
+    all training ``rows`` where ``real_rows`` (the normal rows and known anomalies, without
+    the surrogates) have none on that side. Every real row takes the same branch as before,
+    with the widest margin the data allow.
     """
-    values = [np.unique(column) for column in np.asarray(rows, dtype=np.float64).T]
+
+    def column_values(matrix):
+        return [np.unique(column) for column in np.asarray(matrix, dtype=np.float64).T]
+
+    real_values, all_values = column_values(real_rows), column_values(rows)
+
+    def nearest(values, threshold):
+        """Largest of ``values`` at or below ``threshold`` and smallest above (or None)."""
+        above = np.searchsorted(values, threshold, side="right")
+        return (
+            values[above - 1] if above > 0 else None,
+            values[above] if above < len(values) else None,
+        )
+
     for (predictor,) in model._predictors:
         nodes = predictor.nodes
         for node in np.flatnonzero(nodes["is_leaf"] == 0):
-            column = values[nodes["feature_idx"][node]]
-            above = np.searchsorted(column, nodes["num_threshold"][node], side="right")
-            if 0 < above < len(column):
-                nodes["num_threshold"][node] = (column[above - 1] + column[above]) / 2
+            feature, threshold = nodes["feature_idx"][node], nodes["num_threshold"][node]
+            real = nearest(real_values[feature], threshold)
+            fallback = nearest(all_values[feature], threshold)
+            lo, hi = (r if r is not None else f for r, f in zip(real, fallback, strict=True))
+            if lo is not None and hi is not None:
+                nodes["num_threshold"][node] = (lo + hi) / 2
     return model
