@@ -33,7 +33,8 @@ def nf_defaults(params: dict) -> str:
         return (
             "the `nf-mlp-trees` row: the current defaults but "
             "`classifier_model='mlp+boosted_trees'` (the MLP ensemble's logit averaged with "
-            "gradient-boosted trees'; code of commit 7f31d66, which computes what a70ae71 does)"
+            "gradient-boosted trees'; code of commit 8cff3d2, with the trees' split thresholds "
+            "centred between training values)"
         )
     if params.get("density_temperature") == "auto":
         return (
