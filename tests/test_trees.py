@@ -1,4 +1,4 @@
-"""Gradient-boosted trees as the classifier of eq. (6): the TensorFlow walk against
+"""Gradient-boosted trees as the classifier of eq. (6): the TensorFlow layer against
 scikit-learn, the weighted loss, and the detector's ``classifier_model`` choice."""
 
 import keras
@@ -7,6 +7,7 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
+import tfp_flowad.nn.trees as trees_module
 from tfp_flowad.nn.trees import BoostedTrees, boosted_trees_network, tree_arrays
 from tfp_flowad.training.trees import centre_thresholds, fit_boosted_trees
 
@@ -17,11 +18,12 @@ def boosted():
     x = rng.normal(size=(3000, 6)).astype(np.float32)
     x[:, 5] = rng.integers(0, 3, 3000)  # few values: thresholds fall between them
     y = (x[:, 0] + x[:, 1] ** 2 - x[:, 5] + 0.3 * rng.normal(size=3000) > 0.5).astype(int)
-    model = HistGradientBoostingClassifier(max_iter=40, random_state=0).fit(x, y)
-    return model, x
+    # Trees of 20 to 27 leaves: the smaller ones are padded to the largest.
+    model = HistGradientBoostingClassifier(max_iter=40, min_samples_leaf=100, random_state=0)
+    return model.fit(x, y), x
 
 
-def test_tree_walk_in_tensorflow_is_the_sklearn_decision_function(boosted, tmp_path):
+def test_trees_in_tensorflow_give_the_sklearn_decision_function(boosted, tmp_path):
     model, x = boosted
     rng = np.random.default_rng(1)
     # Training rows (on the split grid), fresh rows and rows far outside the training range.
@@ -46,23 +48,53 @@ def test_tree_arrays_keep_comparisons_exact_in_float32(boosted):
     assert (rounded <= np.sort(splits)).all()
     above = np.nextafter(rounded.astype(np.float32), np.float32(np.inf)).astype(np.float64)
     assert (above > np.sort(splits)).all()
-    # Right children follow left ones; leaves point at themselves.
-    leaves = ~np.isfinite(arrays["threshold"])
-    assert (arrays["left"][leaves] == np.flatnonzero(leaves)).all()
-    depths = np.array([int(p.nodes["depth"].max()) for (p,) in model._predictors])
-    assert arrays["depth"] == depths.max()
-    # Step s of the walk moves the trees deeper than s, and they come first.
-    assert arrays["active_trees"] == [int((depths > s).sum()) for s in range(depths.max())]
-    assert arrays["active_trees"][-1] < len(depths)  # some trees stop early in this fit
 
 
-def test_boosted_trees_layer_rejects_an_inconsistent_walk():
-    with pytest.raises(
-        ValueError, match=r"active_trees must be 3 non-increasing .* got \[4, 5, 1\]"
-    ):
-        BoostedTrees(num_nodes=20, num_trees=5, depth=3, active_trees=[4, 5, 1])
-    with pytest.raises(ValueError, match="active_trees must be 2"):
-        BoostedTrees(num_nodes=20, num_trees=5, depth=2, active_trees=[5, 5, 1])
+def test_leaf_paths_pick_exactly_the_leaf_sklearn_reaches(boosted):
+    model, x = boosted
+    arrays = tree_arrays(model)
+    goes_right = (x[:, arrays["feature"]] > arrays["threshold"]).astype(np.float32)
+    reached = np.maximum(
+        np.einsum("tls,nts->ntl", arrays["paths"], goes_right) + arrays["leaf_offset"], 0
+    )
+    # One leaf per tree and row, with weight exactly 1.
+    np.testing.assert_array_equal(reached.sum(-1), 1.0)
+    assert set(np.unique(reached)) == {0.0, 1.0}
+    # Each tree's reached leaf value is its step of sklearn's staged decision function.
+    staged = np.stack([stage for stage in model.staged_decision_function(x)])
+    steps = np.diff(staged, axis=0, prepend=arrays["bias"][0])
+    leaf_values = np.einsum("ntl,tl->tn", reached, arrays["value"])
+    np.testing.assert_allclose(leaf_values, steps, atol=1e-5)
+    # Padded splits never fire; padded leaves carry no value.
+    padded = ~np.isfinite(arrays["threshold"])
+    assert (arrays["paths"].transpose(0, 2, 1)[padded] == 0).all()
+    padded_leaves = (arrays["paths"] == 0).all(-1) & (arrays["leaf_offset"] == 0)
+    assert padded_leaves.any() and (arrays["value"][padded_leaves] == 0).all()
+
+
+def test_trees_without_a_split_score_their_single_leaf():
+    x = np.ones((200, 2), np.float32)  # nothing to split on: every tree is one leaf
+    y = np.r_[np.zeros(60), np.ones(140)]
+    model = HistGradientBoostingClassifier(max_iter=3).fit(x, y)
+    network = boosted_trees_network(model, 2)
+    np.testing.assert_allclose(
+        network.predict(x[:3], verbose=0)[:, 0], model.decision_function(x[:3]), atol=1e-5
+    )
+
+
+def test_boosted_trees_layer_rejects_empty_shapes():
+    with pytest.raises(ValueError, match=r"num_splits must be a positive count; got 0"):
+        BoostedTrees(num_trees=5, num_splits=0, num_leaves=3)
+
+
+def test_boosted_trees_score_in_chunks_of_any_size(boosted, monkeypatch):
+    model, x = boosted
+    monkeypatch.setattr(trees_module, "ROWS_PER_CHUNK", 64)
+    network = boosted_trees_network(model, 6)
+    for rows in (x[:1], x[:64], x[:1050]):  # one row, one full chunk, 17 chunks with padding
+        np.testing.assert_allclose(
+            network.predict(rows, verbose=0)[:, 0], model.decision_function(rows), atol=1e-5
+        )
 
 
 def test_tree_arrays_reject_other_models():

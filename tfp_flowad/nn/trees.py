@@ -1,8 +1,9 @@
 """Gradient-boosted trees as a Keras layer: a classifier of eq. (6) that scores in TensorFlow.
 
 Scikit-learn's ``HistGradientBoostingClassifier`` fits the trees (``tfp_flowad.training.trees``);
-``BoostedTrees`` holds them as flat arrays and walks every tree for a batch of rows at once, so
-the fitted classifier saves, loads and exports like the MLP (no scikit-learn at scoring time).
+``BoostedTrees`` holds them as dense arrays and evaluates every split of every tree for a batch
+of rows with two matrix products, so the fitted classifier saves, loads and exports like the MLP
+(no scikit-learn at scoring time).
 """
 
 import keras
@@ -11,23 +12,27 @@ import tensorflow as tf
 
 __all__ = ["BoostedTrees", "boosted_trees_network", "tree_arrays"]
 
+ROWS_PER_CHUNK = 256  # rows scored at once: bounds the [trees, leaves, rows] intermediates
+
 
 def tree_arrays(model) -> dict[str, np.ndarray]:
-    """The trees of a fitted binary ``HistGradientBoostingClassifier`` as flat arrays.
+    """The trees of a fitted binary ``HistGradientBoostingClassifier`` as dense arrays.
 
-    Trees are ordered deepest first and their nodes renumbered tree by tree in breadth-first
-    order, so that every split node's right child directly follows its left child; a row at
-    node ``n`` moves to ``left[n] + (x[feature[n]] > threshold[n])``. A leaf points to itself
-    with an infinite threshold, so walking ``depth`` steps from the roots ends every row at its
-    leaf in every tree. Thresholds are rounded down to float32, which keeps ``x <= t`` exact
-    for float32 ``x``.
+    Tree ``t`` has split nodes ``s`` (padded to the largest tree's count) and leaves ``l``
+    (padded likewise). A row goes right at a split when ``x[feature[t, s]] > threshold[t, s]``
+    (``c_ts`` = 1, else 0) and reaches leaf ``l`` exactly when every split on the leaf's path
+    sends it the path's way. With ``paths[t, l, s]`` = +1 where that path turns right, -1 where
+    it turns left and 0 off the path, ``sum_s paths[t, l, s] c_ts`` equals the path's number of
+    right turns ``r_tl`` at the reached leaf and is smaller at every other, so
+    ``relu(sum_s paths[t, l, s] c_ts + leaf_offset[t, l])`` with ``leaf_offset = 1 - r_tl`` is 1
+    at the reached leaf and 0 elsewhere (integers, exact in float32). Padded splits never fire
+    (infinite threshold, zero path entries); padded leaves have a zero offset and value.
+    Thresholds are rounded down to float32, which keeps ``x <= t`` exact for float32 ``x``.
 
     Returns:
-        ``feature`` (int32), ``threshold`` (float32), ``left`` (int32), ``value`` (float32,
-        the leaf values, 0 at split nodes), ``roots`` (int32, one per tree), ``bias`` (float32,
-        ``[1]``: the baseline logit), ``depth`` (the deepest leaf's depth) and
-        ``active_trees`` (``[depth]`` ints: step ``s`` of the walk moves only the first
-        ``active_trees[s]`` trees, those deeper than ``s``; the others sit at their leaves).
+        ``feature`` (int32, ``[trees, splits]``), ``threshold`` (float32, ``[trees, splits]``),
+        ``paths`` (float32, ``[trees, leaves, splits]``), ``leaf_offset`` and ``value``
+        (float32, ``[trees, leaves]``) and ``bias`` (float32, ``[1]``: the baseline logit).
     """
     predictors = getattr(model, "_predictors", None)
     if predictors is None or any(len(per_class) != 1 for per_class in predictors):
@@ -35,43 +40,49 @@ def tree_arrays(model) -> dict[str, np.ndarray]:
             "model must be a fitted binary HistGradientBoostingClassifier; got "
             f"{type(model).__name__}"
         )
-    trees = sorted((p.nodes for (p,) in predictors), key=lambda n: -int(n["depth"].max()))
-    tree_depths = np.array([int(nodes["depth"].max()) for nodes in trees])
-    feature, threshold, left, value, roots = [], [], [], [], []
-    for nodes in trees:
-        if nodes["is_categorical"].any():
-            raise ValueError("categorical splits are not supported; pass numeric features")
-        roots.append(len(feature))
-        order = [0]  # breadth-first: children appended in pairs
-        new_id = {0: roots[-1]}
-        for old in order:
-            node = nodes[old]
+    trees = [predictor.nodes for (predictor,) in predictors]
+    if any(nodes["is_categorical"].any() for nodes in trees):
+        raise ValueError("categorical splits are not supported; pass numeric features")
+    num_splits = max(1, max(int((nodes["is_leaf"] == 0).sum()) for nodes in trees))
+    num_leaves = max(int(nodes["is_leaf"].sum()) for nodes in trees)
+    shape = (len(trees), num_splits)
+    feature, threshold = np.zeros(shape, np.int32), np.full(shape, np.inf)
+    paths = np.zeros((len(trees), num_leaves, num_splits), np.float32)
+    leaf_offset = np.zeros((len(trees), num_leaves), np.float32)
+    value = np.zeros((len(trees), num_leaves), np.float32)
+    for t, nodes in enumerate(trees):
+        split_ids, leaf_ids = {}, {}
+        for node_id, node in enumerate(nodes):
+            ids = leaf_ids if node["is_leaf"] else split_ids
+            ids[node_id] = len(ids)
+        for node_id, s in split_ids.items():
+            feature[t, s] = nodes[node_id]["feature_idx"]
+            threshold[t, s] = nodes[node_id]["num_threshold"]
+        turns = {0: []}  # node -> its path from the root: [(split, +1 right / -1 left)]
+        stack = [0]
+        while stack:
+            node_id = stack.pop()
+            node = nodes[node_id]
             if node["is_leaf"]:
-                feature.append(0)
-                threshold.append(np.inf)
-                left.append(new_id[old])
-                value.append(float(node["value"]))
+                leaf = leaf_ids[node_id]
+                for s, turn in turns[node_id]:
+                    paths[t, leaf, s] = turn
+                leaf_offset[t, leaf] = 1 - sum(turn > 0 for _, turn in turns[node_id])
+                value[t, leaf] = node["value"]
                 continue
-            for child in (int(node["left"]), int(node["right"])):
-                new_id[child] = roots[-1] + len(order)
-                order.append(child)
-            feature.append(int(node["feature_idx"]))
-            threshold.append(float(node["num_threshold"]))
-            left.append(new_id[int(node["left"])])
-            value.append(0.0)
-    threshold = np.asarray(threshold)
+            for child, turn in ((int(node["left"]), -1), (int(node["right"]), 1)):
+                turns[child] = turns[node_id] + [(split_ids[node_id], turn)]
+                stack.append(child)
     rounded = threshold.astype(np.float32)
     above = rounded.astype(np.float64) > threshold
     rounded[above] = np.nextafter(rounded[above], np.float32(-np.inf))
     return {
-        "feature": np.asarray(feature, dtype=np.int32),
+        "feature": feature,
         "threshold": rounded,
-        "left": np.asarray(left, dtype=np.int32),
-        "value": np.asarray(value, dtype=np.float32),
-        "roots": np.asarray(roots, dtype=np.int32),
+        "paths": paths,
+        "leaf_offset": leaf_offset,
+        "value": value,
         "bias": np.asarray(model._baseline_prediction, dtype=np.float32).reshape(1),
-        "depth": int(tree_depths[0]),
-        "active_trees": [int((tree_depths > step).sum()) for step in range(tree_depths[0])],
     }
 
 
@@ -80,69 +91,66 @@ class BoostedTrees(keras.layers.Layer):
     """``logit(x) = b + sum_t v_t(leaf_t(x))``: a sum of regression trees, ``[batch, D] ->
     [batch, 1]``.
 
-    Every tree is walked for the whole batch at once: ``depth`` steps of
-    ``n <- left[n] + (x[feature[n]] > threshold[n])`` from the roots (``tree_arrays`` gives the
-    arrays), then the leaves' values are summed. Step ``s`` moves only the trees still above
-    their deepest leaf (the first ``active_trees[s]``; the trees come deepest first), so a
-    shallow tree costs its own depth, not the deepest one's. The arrays are non-trainable
-    weights, so the layer saves with Keras and freezes into an exported graph like any other.
+    All splits are evaluated at once, ``c_ts = [x[feature[t, s]] > threshold[t, s]]``, then
+    each tree's leaf indicator ``relu(paths_t c_t + leaf_offset_t)`` (one batched matrix
+    product; ``tree_arrays`` derives why it is 1 at the reached leaf and 0 elsewhere) is
+    weighted by the leaf values (a second one) and summed over the trees. Rows go through in
+    chunks of ``ROWS_PER_CHUNK``. The arrays are non-trainable weights, so the layer saves with
+    Keras and freezes into an exported graph like any other.
 
     Args:
-        num_nodes: nodes of all trees together.
         num_trees: number of trees.
-        depth: the deepest leaf's depth (steps of the walk).
-        active_trees: trees moved at each step (``depth`` non-increasing ints); ``None``
-            moves all at every step.
+        num_splits: split nodes per tree (the largest tree's; smaller ones padded).
+        num_leaves: leaves per tree (likewise).
     """
 
-    def __init__(self, num_nodes: int, num_trees: int, depth: int, active_trees=None, **kwargs):
+    def __init__(self, num_trees: int, num_splits: int, num_leaves: int, **kwargs):
         super().__init__(**kwargs)
-        self.num_nodes = int(num_nodes)
-        self.num_trees = int(num_trees)
-        self.depth = int(depth)
-        if active_trees is None:
-            active_trees = [self.num_trees] * self.depth
-        self.active_trees = [int(count) for count in active_trees]
-        counts = np.asarray(self.active_trees)
-        if len(counts) != self.depth or not (
-            (counts >= 1).all()
-            and (counts <= self.num_trees).all()
-            and (np.diff(counts) <= 0).all()
+        for name, count in (
+            ("num_trees", num_trees),
+            ("num_splits", num_splits),
+            ("num_leaves", num_leaves),
         ):
-            raise ValueError(
-                f"active_trees must be {self.depth} non-increasing counts in "
-                f"[1, {self.num_trees}]; got {active_trees!r}"
-            )
+            if int(count) < 1:
+                raise ValueError(f"{name} must be a positive count; got {count!r}")
+        self.num_trees = int(num_trees)
+        self.num_splits = int(num_splits)
+        self.num_leaves = int(num_leaves)
 
     def build(self, input_shape):
-        def array(name, shape, dtype):
+        def array(name, shape, dtype="float32"):
             return self.add_weight(
                 name=name, shape=shape, dtype=dtype, initializer="zeros", trainable=False
             )
 
-        # One row per node, (feature, threshold's float32 bits, left child): a step of the
-        # walk gathers one row instead of three values.
-        self.nodes = array("nodes", (self.num_nodes, 3), "int32")
-        self.value = array("value", (self.num_nodes,), "float32")
-        self.roots = array("roots", (self.num_trees,), "int32")
-        self.bias = array("bias", (1,), "float32")
+        trees, splits, leaves = self.num_trees, self.num_splits, self.num_leaves
+        self.feature = array("feature", (trees * splits,), "int32")
+        self.threshold = array("threshold", (trees, splits, 1))
+        self.paths = array("paths", (trees, leaves, splits))
+        self.leaf_offset = array("leaf_offset", (trees, leaves, 1))
+        self.value = array("value", (trees, 1, leaves))
+        self.bias = array("bias", (1,))
+
+    def _chunk_logit(self, x):
+        """``[rows, D] -> [rows]``, every array laid out ``[trees, ..., rows]``."""
+        split_values = tf.gather(tf.transpose(x), self.feature)
+        split_values = tf.reshape(split_values, [self.num_trees, self.num_splits, -1])
+        goes_right = tf.cast(split_values > self.threshold, "float32")
+        reached = tf.nn.relu(tf.matmul(self.paths, goes_right) + self.leaf_offset)
+        return tf.reduce_sum(tf.matmul(self.value, reached), [0, 1]) + self.bias
 
     def call(self, x):
         x = tf.cast(x, "float32")
-        rows, width = tf.shape(x)[0], tf.shape(x)[1]
-        flat_x = tf.reshape(x, [-1])
-        row_start = (tf.range(rows) * width)[:, tf.newaxis]
-        node = tf.tile(self.roots[tf.newaxis], [rows, 1])
-        leaf_values, walking = [], self.num_trees
-        for active in self.active_trees:
-            if active < walking:  # the trees from ``active`` on have reached their leaves
-                leaf_values.append(tf.gather(self.value, node[:, active:]))
-                node, walking = node[:, :active], active
-            feature, threshold_bits, left = tf.unstack(tf.gather(self.nodes, node), axis=-1)
-            values = tf.gather(flat_x, row_start + feature)
-            node = left + tf.cast(values > tf.bitcast(threshold_bits, "float32"), "int32")
-        leaf_values.append(tf.gather(self.value, node))
-        return tf.reduce_sum(tf.concat(leaf_values, -1), -1, keepdims=True) + self.bias
+        rows = tf.shape(x)[0]
+        chunks = tf.maximum(-(-rows // ROWS_PER_CHUNK), 1)
+        chunk_rows = -(-rows // chunks)  # equal chunks: less than one row of padding each
+        padded = tf.pad(x, [[0, chunks * chunk_rows - rows], [0, 0]])
+        logits = tf.map_fn(
+            self._chunk_logit,
+            tf.reshape(padded, [chunks, chunk_rows, tf.shape(x)[1]]),
+            fn_output_signature=tf.TensorSpec([None], "float32"),
+        )
+        return tf.reshape(logits, [-1, 1])[:rows]
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 1)
@@ -150,10 +158,7 @@ class BoostedTrees(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            num_nodes=self.num_nodes,
-            num_trees=self.num_trees,
-            depth=self.depth,
-            active_trees=self.active_trees,
+            num_trees=self.num_trees, num_splits=self.num_splits, num_leaves=self.num_leaves
         )
         return config
 
@@ -162,10 +167,17 @@ def boosted_trees_network(model, input_dim: int, name: str = "boosted_trees") ->
     """A Keras model ``[batch, input_dim] -> [batch, 1]`` computing the decision function of a
     fitted binary ``HistGradientBoostingClassifier`` (``BoostedTrees`` with its arrays)."""
     arrays = tree_arrays(model)
-    layer = BoostedTrees(
-        len(arrays["feature"]), len(arrays["roots"]), arrays["depth"], arrays["active_trees"]
-    )
+    num_trees, num_leaves, num_splits = arrays["paths"].shape
+    layer = BoostedTrees(num_trees, num_splits, num_leaves)
     network = keras.Sequential([keras.Input((input_dim,)), layer], name=name)
-    nodes = np.stack([arrays["feature"], arrays["threshold"].view(np.int32), arrays["left"]], 1)
-    layer.set_weights([nodes, arrays["value"], arrays["roots"], arrays["bias"]])
+    layer.set_weights(
+        [
+            arrays["feature"].reshape(-1),
+            arrays["threshold"][..., None],
+            arrays["paths"],
+            arrays["leaf_offset"][..., None],
+            arrays["value"][:, None, :],
+            arrays["bias"],
+        ]
+    )
     return network
