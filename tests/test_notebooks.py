@@ -42,4 +42,9 @@ def test_notebook_runs(path, kernel_name, monkeypatch):
 
 def test_every_notebook_is_collected():
     names = sorted(path.name for path in NOTEBOOKS.glob("*.ipynb"))
-    assert names == ["01_flows_on_moons.ipynb", "02_kdd99_quickstart.ipynb", "03_serving.ipynb"]
+    assert names == [
+        "01_flows_on_moons.ipynb",
+        "02_kdd99_quickstart.ipynb",
+        "03_serving.ipynb",
+        "04_boosted_trees.ipynb",
+    ]
