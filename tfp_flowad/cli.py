@@ -296,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="mlp",
         help="the classifier of eq. (6) (default: %(default)s); 'mlp+boosted_trees' averages "
         "the MLP with gradient-boosted trees: far better where the known anomalies teach much "
-        "(HIGGS signal, smtp, cardio), about the same on KDD-99; scoring is about 10 times "
+        "(HIGGS signal, smtp, cardio), about the same on KDD-99; scoring is 2-4 times "
         "slower and the fit longer",
     )
     common(fit)
