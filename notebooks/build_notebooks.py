@@ -1143,8 +1143,10 @@ records.round(4).reset_index(drop=True)
 The trees gain most where a few known anomalies describe the rest well (HIGGS's signal events,
 cardio, smtp, magic.gamma) and cost a little where anomalies are diverse or the density already
 ranks them well (mammography 25%, cover 5%). On KDD-99, where most test attacks are of kinds the
-known ones do not show, they change almost nothing. Hence `"mlp"` stays the default and the
-trees are a choice for a user who knows the anomalies form a class.
+known ones do not show, they change little with one or two known attack classes and help with
+four or eight (the unseen attacks too: the trees learn the known classes' region and leave the
+rest to the density). `"mlp"` stays the default for the cost below; the trees are the choice
+for a user who knows the anomalies form a class and can afford it.
 
 ## What the trees cost
 
