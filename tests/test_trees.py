@@ -123,6 +123,23 @@ def test_boosted_trees_learn_the_weighted_loss_of_eq_6():
     assert (two_class.predict(far_rows, verbose=0) > network.predict(far_rows, verbose=0)).all()
 
 
+def test_boosted_trees_on_a_subset_of_the_rows_still_learn_eq_6():
+    rng = np.random.default_rng(1)
+    normal = rng.normal(size=(3000, 3))
+    anomaly = rng.normal(size=(20, 3)) + [3.0, 0.0, 0.0]
+    surrogates = rng.uniform(-6, 6, size=(3000, 3))
+    args = (normal, anomaly, surrogates, 1.0, 0.05)
+    every_row = fit_boosted_trees(*args, seed=0, max_iter=30, max_rows_per_term=None)
+    subset = fit_boosted_trees(*args, seed=0, max_iter=30, max_rows_per_term=300)
+    rows = np.concatenate([normal, anomaly, surrogates])
+    # Fewer rows per term: other trees, but the same ranking of normal rows above the rest.
+    logits = [m.predict(rows, verbose=0)[:, 0] for m in (every_row, subset)]
+    assert not np.allclose(logits[0], logits[1])
+    for logit in logits:
+        assert np.median(logit[:3000]) > np.median(logit[3000:3020]) + 2
+    assert np.corrcoef(logits)[0, 1] > 0.8
+
+
 def test_centred_thresholds_keep_real_rows_branches_and_survive_rounding():
     rng = np.random.default_rng(0)
     # Many distinct values (quantile splits) with heavy ties, as in KDD-99's byte counts.

@@ -19,6 +19,7 @@ def fit_boosted_trees(
     max_iter: int = 300,
     learning_rate: float = 0.05,
     max_leaf_nodes: int = 31,
+    max_rows_per_term: int | None = 16384,
 ) -> keras.Model:
     """A gradient-boosted classifier of eq. (6), as a Keras ``BoostedTrees`` network.
 
@@ -38,7 +39,20 @@ def fit_boosted_trees(
         seed: the boosting's ``random_state``.
         max_iter, learning_rate, max_leaf_nodes: the boosting's trees, their shrinkage and
             size (no early stopping: every fit grows ``max_iter`` trees).
+        max_rows_per_term: the normal rows and the surrogates are each a random subset of at
+            most this many rows (seeded by ``seed``; all known anomalies are kept). Each term
+            of eq. (6) is a mean over its rows, so a subset estimates it without bias, and the
+            boosting's time grows with the rows (KDD-99's 60,000 normal rows: 33 s of 300
+            trees on 2 cores with all of them). ``None`` keeps every row.
     """
+    rng = np.random.default_rng(seed)
+
+    def subset(rows):
+        if max_rows_per_term is None or len(rows) <= max_rows_per_term:
+            return rows
+        return rows[np.sort(rng.choice(len(rows), max_rows_per_term, replace=False))]
+
+    normal, surrogates = subset(normal), subset(surrogates)
     parts = [(normal, 1.0, 1.0), (anomaly, 0.0, gamma), (surrogates, 0.0, 1.0 - eps)]
     parts = [(rows, label, weight) for rows, label, weight in parts if len(rows) and weight > 0]
     features = np.concatenate([rows for rows, _, _ in parts]).astype(np.float32)
