@@ -85,6 +85,9 @@ def test_trees_without_a_split_score_their_single_leaf():
 def test_boosted_trees_layer_rejects_empty_shapes():
     with pytest.raises(ValueError, match=r"num_splits must be a positive count; got 0"):
         BoostedTrees(num_trees=5, num_splits=0, num_leaves=3)
+    old_layout = {"name": "boosted_trees", "num_nodes": 20, "num_trees": 5, "depth": 3}
+    with pytest.raises(ValueError, match="saved by an older tfp_flowad.*refit the detector"):
+        BoostedTrees.from_config(old_layout)
 
 
 def test_boosted_trees_score_in_chunks_of_any_size(boosted, monkeypatch):

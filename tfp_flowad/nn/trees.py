@@ -155,6 +155,15 @@ class BoostedTrees(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 1)
 
+    @classmethod
+    def from_config(cls, config):
+        if "num_nodes" in config:  # the node-by-node layout of tfp_flowad before commit 6219abb
+            raise ValueError(
+                "this BoostedTrees layer was saved by an older tfp_flowad, which walked the trees "
+                "node by node (config keys num_nodes, depth); refit the detector with this version"
+            )
+        return super().from_config(config)
+
     def get_config(self):
         config = super().get_config()
         config.update(
