@@ -20,6 +20,19 @@ HERE = Path(__file__).resolve().parent
 KERNEL = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
+#: The size switch shared by the notebooks that fit detectors: the test suite sets
+#: TFP_FLOWAD_NOTEBOOK_SMALL=1; unset, every fit uses the detector's defaults.
+SIZE_SWITCH = r"""SMALL = os.environ.get("TFP_FLOWAD_NOTEBOOK_SMALL") == "1"
+# Full size: the detector's defaults. Small: a smoke test of the same steps with tiny fits.
+FIT_ARGS = (
+    dict(flow_layers=2, flow_epochs=1, flow_min_steps=1, distillation_steps=20,
+         classifier_epochs=1, classifier_min_steps=1)
+    if SMALL
+    else {}
+)
+"""
+
+
 def md(text: str) -> nbformat.NotebookNode:
     return nbformat.v4.new_markdown_cell(text.strip())
 
@@ -419,7 +432,8 @@ the training curves, ROC curves, the choice of a threshold and the surrogate ano
 With `TFP_FLOWAD_NOTEBOOK_SMALL=1` (set by the test suite) it trains on a few thousand rows
 for a step or two; unset, it uses all rows and the detector's defaults (a few minutes).
 """),
-    code(r"""
+    code(
+        r"""
 import os
 import warnings
 
@@ -437,23 +451,18 @@ from tfp_flowad import NFADetector
 from tfp_flowad.datasets import kdd99_tasks, load_kdd99
 from tfp_flowad.sampling import sample_gaussian_tail
 
-SMALL = os.environ.get("TFP_FLOWAD_NOTEBOOK_SMALL") == "1"
-# Full size: every row and the detector's defaults. Small: a smoke test of the same steps.
-N_NORMAL_TRAIN = 5000 if SMALL else None  # normal training rows (None: all)
+"""
+        + SIZE_SWITCH
+        + r"""N_NORMAL_TRAIN = 5000 if SMALL else None  # normal training rows (None: all)
 N_TEST = 8000 if SMALL else None  # test rows (None: all)
-FIT_ARGS = (
-    dict(flow_layers=2, flow_epochs=1, flow_min_steps=1, distillation_steps=20,
-         classifier_epochs=1, classifier_min_steps=1)
-    if SMALL
-    else {}
-)
 
 warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
 tf.get_logger().setLevel("ERROR")  # switching `score` retraces the scoring function; TF warns
 %matplotlib inline
 plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "axes.titlesize": 11})
 print(f"SMALL={SMALL}")
-"""),
+"""
+    ),
     md(r"""
 ## The data
 
@@ -755,7 +764,8 @@ gRPC APIs. TF Serving itself cannot run here; the commands to start it come at t
 With `TFP_FLOWAD_NOTEBOOK_SMALL=1` (set by the test suite) the detector is fitted on a few
 thousand rows for a step or two.
 """),
-    code(r"""
+    code(
+        r"""
 import json
 import os
 import subprocess
@@ -772,14 +782,9 @@ import tensorflow as tf
 from tfp_flowad import NFADetector
 from tfp_flowad.datasets import kdd99_tasks
 
-SMALL = os.environ.get("TFP_FLOWAD_NOTEBOOK_SMALL") == "1"
-N_NORMAL_TRAIN = 5000 if SMALL else None  # normal training rows (None: all)
-FIT_ARGS = (
-    dict(flow_layers=2, flow_epochs=1, flow_min_steps=1, distillation_steps=20,
-         classifier_epochs=1, classifier_min_steps=1)
-    if SMALL
-    else {}
-)
+"""
+        + SIZE_SWITCH
+        + r"""N_NORMAL_TRAIN = 5000 if SMALL else None  # normal training rows (None: all)
 MODEL_NAME = "kdd99"
 WORK = Path(tempfile.mkdtemp(prefix="tfp_flowad_serving_"))  # scratch space, not the repository
 CLI = Path(sys.executable).with_name("saved_model_cli")  # installed with tensorflow
@@ -787,7 +792,8 @@ CLI = Path(sys.executable).with_name("saved_model_cli")  # installed with tensor
 warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
 tf.get_logger().setLevel("WARNING")  # no INFO line per saved asset
 print(f"SMALL={SMALL}")
-"""),
+"""
+    ),
     md(r"""
 ## Fit and export
 
@@ -1022,7 +1028,8 @@ It reads `benchmarks/data/adbench/6_cardio.npz`, which ships with the source rep
 size switch of the first cell works as in the other notebooks (`TFP_FLOWAD_NOTEBOOK_SMALL=1`:
 a smoke test in seconds).
 """),
-    code(r"""
+    code(
+        r"""
 import json
 import os
 import tempfile
@@ -1041,21 +1048,17 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from tfp_flowad import NFADetector
 from tfp_flowad.benchmark.runner import BASELINE_METHODS, benchmark_tasks, load_results
 
-SMALL = os.environ.get("TFP_FLOWAD_NOTEBOOK_SMALL") == "1"
-FIT_ARGS = (
-    dict(flow_layers=2, flow_epochs=1, flow_min_steps=1, distillation_steps=20,
-         classifier_epochs=1, classifier_min_steps=1)
-    if SMALL
-    else {}
-)
-RESULTS = Path("..") / "benchmarks" / "results"  # the benchmark's committed records
+"""
+        + SIZE_SWITCH
+        + r"""RESULTS = Path("..") / "benchmarks" / "results"  # the benchmark's committed records
 
 warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
 tf.get_logger().setLevel("ERROR")  # switching `score` retraces the scoring function; TF warns
 %matplotlib inline
 plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "axes.titlesize": 11})
 print(f"SMALL={SMALL}")
-"""),
+"""
+    ),
     md(r"""
 ## The data and the task
 
