@@ -82,7 +82,7 @@ def test_trees_without_a_split_score_their_single_leaf():
     )
 
 
-def test_boosted_trees_layer_rejects_empty_shapes():
+def test_boosted_trees_layer_rejects_empty_shapes_and_the_old_layout():
     with pytest.raises(ValueError, match=r"num_splits must be a positive count; got 0"):
         BoostedTrees(num_trees=5, num_splits=0, num_leaves=3)
     old_layout = {"name": "boosted_trees", "num_nodes": 20, "num_trees": 5, "depth": 3}
