@@ -1,4 +1,5 @@
-"""The paper's baselines: contract, a real detection check, determinism, and their math."""
+"""The baselines (the paper's and the reference detectors): contract, a real detection check,
+determinism, and their math."""
 
 import functools
 
@@ -9,15 +10,18 @@ import tensorflow as tf
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.neighbors import NearestNeighbors
 
 from tfp_flowad import NFADetector
-from tfp_flowad.baselines import BASELINES, group_soft_threshold
+from tfp_flowad.baselines import BASELINES, REFERENCE_BASELINES, KerasBaseline, group_soft_threshold
+from tfp_flowad.baselines.deep_svdd import deep_sad_loss
 from tfp_flowad.baselines.eope import (
     EnergyOnePlusEpsTrainer,
     HMCEnergySampler,
     energy_surrogate_loss,
     estimate_log_normaliser,
 )
+from tfp_flowad.baselines.reference import knn_distances
 from tfp_flowad.losses import energy_surrogate_term
 from tfp_flowad.sampling import UniformBoxSampler
 from tfp_flowad.training.classifier import OnePlusEpsTrainer
@@ -25,9 +29,12 @@ from tfp_flowad.training.classifier import OnePlusEpsTrainer
 DIM = 5
 SHIFT = 4.0
 #: baselines that learn only "normal vs known anomaly": far rows must lie on the anomalies' side.
-SUPERVISED = {"two-class", "semi-supervised"}
-#: small, fast settings; the learning rate is high so that a few epochs suffice.
-FAST = dict(epochs=5, batch_size=32, learning_rate=1e-2, random_state=0)
+SUPERVISED = {"two-class", "semi-supervised", "boosted-trees", "xgbod"}
+#: baselines that raise without a known anomaly.
+NEED_KNOWN = sorted(name for name, cls in BASELINES.items() if cls.needs_known_anomalies)
+#: small, fast settings of the network baselines; the learning rate is high so that a few
+#: epochs suffice.
+FAST = dict(epochs=5, batch_size=32, learning_rate=1e-2)
 EXTRA = {"semi-supervised": dict(autoencoder_epochs=3), "rae-oc": dict(update_every=1)}
 
 
@@ -55,7 +62,9 @@ TEST_NORMAL = np.random.default_rng(1).normal(size=(200, DIM)).astype(np.float32
 
 
 def _make(name: str):
-    return BASELINES[name](**FAST, **EXTRA.get(name, {}))
+    cls = BASELINES[name]
+    fast = FAST if issubclass(cls, KerasBaseline) else {}
+    return cls(random_state=0, **fast, **EXTRA.get(name, {}))
 
 
 @functools.cache
@@ -65,8 +74,8 @@ def _fitted(name: str):
     return detector
 
 
-def test_registry_uses_the_papers_names():
-    assert set(BASELINES) == {
+def test_registry_uses_the_papers_names_then_the_reference_detectors():
+    paper = [
         "two-class",
         "semi-supervised",
         "deep-svdd-oc",
@@ -75,14 +84,18 @@ def test_registry_uses_the_papers_names():
         "hmc-eope",
         "rmsprop-eope",
         "deep-eope",
-    }
+    ]
+    reference = ["iforest-oc", "knn-oc", "boosted-trees", "xgbod", "deep-sad"]
+    assert list(BASELINES) == paper + reference
+    assert list(REFERENCE_BASELINES) == reference
 
 
 @pytest.mark.parametrize("name", sorted(BASELINES))
 def test_init_only_stores_arguments(name):
     detector = _make(name)
     params = detector.get_params()
-    assert params["random_state"] == 0 and params["epochs"] == 5
+    assert params["random_state"] == 0
+    assert params.get("epochs", 5) == 5
     assert not [key for key in vars(detector) if key.endswith("_")]
     assert type(detector)(**params).get_params() == params
 
@@ -134,7 +147,7 @@ def test_random_state_gives_identical_scores(name):
     np.testing.assert_array_equal(first, second)
 
 
-@pytest.mark.parametrize("name", sorted(SUPERVISED))
+@pytest.mark.parametrize("name", NEED_KNOWN)
 def test_supervised_baselines_need_known_anomalies(name):
     X, y = TRAIN
     with pytest.raises(ValueError, match=r"\by\b.*no known anomalies"):
@@ -230,3 +243,76 @@ def test_hmc_chains_persist_and_stay_in_the_box():
     assert 0.0 <= float(info["acceptance"]) <= 1.0
     assert (samples.numpy() >= np.asarray(box.low, np.float32)).all()
     assert (samples.numpy() <= np.asarray(box.high, np.float32)).all()
+
+
+def _kth_other_distance(rows: np.ndarray, k: int) -> np.ndarray:
+    """Each row's distance to its k-th nearest OTHER row, by brute force."""
+    distances = np.linalg.norm(rows[:, None, :] - rows[None, :, :], axis=-1)
+    np.fill_diagonal(distances, np.inf)
+    return np.sort(distances, axis=1)[:, k - 1]
+
+
+def test_knn_distances_leave_out_each_fitted_rows_own_distance():
+    rows = np.random.default_rng(3).normal(size=(40, DIM))
+    neighbours = NearestNeighbors(algorithm="brute").fit(rows)
+    for k in (1, 5):
+        own = knn_distances(neighbours, rows, [k], exclude_self=True)[:, 0]
+        np.testing.assert_allclose(own, _kth_other_distance(rows, k), rtol=1e-6)
+    new = rows[:3] + 0.5
+    brute = np.sort(np.linalg.norm(new[:, None] - rows[None], axis=-1), axis=1)
+    np.testing.assert_allclose(knn_distances(neighbours, new, [1, 5]), brute[:, [0, 4]], rtol=1e-6)
+
+
+def test_knn_training_scores_are_distances_to_other_rows():
+    detector = _fitted("knn-oc")
+    normal = detector.encoder_.transform(TRAIN[0][TRAIN[1] == 0])  # distances are in features
+    np.testing.assert_allclose(
+        detector.decision_scores_[TRAIN[1] == 0], _kth_other_distance(normal, 5), rtol=1e-5
+    )
+    # The known anomalies are not fitted: theirs are plain distances, as for any new row.
+    anomalies = TRAIN[0][TRAIN[1] == 1]
+    np.testing.assert_allclose(
+        detector.decision_scores_[TRAIN[1] == 1], detector.decision_function(anomalies), rtol=1e-6
+    )
+    assert detector.threshold_ == np.quantile(detector.decision_scores_, 0.99)
+    with pytest.raises(ValueError, match=r"n_neighbors.*got 300"):
+        BASELINES["knn-oc"](n_neighbors=300).fit(*TRAIN)
+
+
+def test_xgbod_features_are_the_rows_and_their_outlier_scores():
+    detector = _fitted("xgbod")
+    X = detector.encoder_.transform(TRAIN[0])
+    features = detector._augmented(X, training=True)
+    np.testing.assert_array_equal(features[:, :DIM], X)
+    np.testing.assert_allclose(features[:, DIM], -detector.forest_.score_samples(X), rtol=1e-5)
+    for column, k in enumerate(detector.neighbours, start=DIM + 1):
+        np.testing.assert_allclose(
+            features[:, column], np.log1p(_kth_other_distance(X, k)), rtol=1e-5
+        )
+    np.testing.assert_allclose(
+        detector.decision_scores_, -detector.model_.decision_function(features), rtol=1e-6
+    )
+
+
+def test_boosted_trees_weigh_both_classes_alike():
+    # Eq. (3): with 300 normal rows against 30 anomalies, the class-balanced fit's mean
+    # probability of the anomaly class over the training rows, weighted per class, is 1/2.
+    detector = _fitted("boosted-trees")
+    X, y = TRAIN
+    probability = detector.model_.predict_proba(X)[:, 0]  # class 0 = known anomaly
+    balanced = 0.5 * (probability[y == 0].mean() + probability[y == 1].mean())
+    assert abs(balanced - 0.5) < 0.05
+    assert probability[y == 1].mean() > 0.9 > 0.1 > probability[y == 0].mean()
+
+
+def test_deep_sad_loss_pulls_normal_rows_in_and_pushes_known_anomalies_out():
+    centre = np.array([1.0, -1.0], np.float32)
+    features = np.array([[1.0, -1.0], [3.0, -1.0], [1.0, 1.0]], np.float32)
+    labels = np.array([0.0, 0.0, 1.0], np.float32)
+    targets = np.hstack([np.broadcast_to(centre, (3, 2)), labels[:, None]])
+    loss = np.asarray(deep_sad_loss(eta=2.0, eps=1e-6)(targets, features))
+    np.testing.assert_allclose(loss, [0.0, 4.0, 2.0 / (4.0 + 1e-6)], rtol=1e-6)
+    # Fitted, the known anomalies end up farther from the centre than the normal rows.
+    detector = _fitted("deep-sad")
+    scores = detector.decision_scores_
+    assert np.median(scores[TRAIN[1] == 1]) > np.quantile(scores[TRAIN[1] == 0], 0.9)

@@ -1,6 +1,9 @@
-"""The comparison systems of the paper's section 4, as detectors with the ``BaseDetector`` API.
+"""The comparison systems of the paper's section 4, and well-known detectors users compare
+with, as detectors with the ``BaseDetector`` API.
 
-``BASELINES`` maps the names used in the paper's tables to the classes:
+``BASELINES`` maps names to the classes: first the paper's tables' systems, under the names
+used there, then (``REFERENCE_BASELINES``) the detectors of PyOD, DeepOD and XGBoost that users
+run today, built here on scikit-learn and Keras:
 
 =================  ==============================  ==========================================
 name               class                           method
@@ -13,6 +16,11 @@ brute-force-ope    ``BruteForceOPE``               (1 + eps)-class, uniform L0, 
 hmc-eope           ``HMCEnergyOPE``                energy (1 + eps)-class, HMC, eq. (11)
 rmsprop-eope       ``RMSPropEnergyOPE``            energy (1 + eps)-class, RMSProp, eq. (11)
 deep-eope          ``DeepEnergyOPE``               energy (1 + eps)-class, generator, eq. (11)
+iforest-oc         ``IsolationForestDetector``     isolation forest (Liu et al. 2008)
+knn-oc             ``KNNDetector``                 distance to the k-th nearest normal row
+boosted-trees      ``BoostedTreesClassifier``      class-balanced gradient-boosted trees
+xgbod              ``XGBODDetector``               boosting on features + outlier scores
+deep-sad           ``DeepSAD``                     Deep SAD (Ruff et al. 2020)
 =================  ==============================  ==========================================
 
 Examples:
@@ -22,8 +30,8 @@ Examples:
 """
 
 from tfp_flowad.baselines.classifiers import SemiSupervisedClassifier, TwoClassClassifier
-from tfp_flowad.baselines.common import KerasBaseline
-from tfp_flowad.baselines.deep_svdd import DeepSVDD
+from tfp_flowad.baselines.common import Baseline, KerasBaseline
+from tfp_flowad.baselines.deep_svdd import DeepSAD, DeepSVDD
 from tfp_flowad.baselines.eope import (
     EnergyOnePlusEpsTrainer,
     GeneratorEnergySampler,
@@ -31,10 +39,18 @@ from tfp_flowad.baselines.eope import (
     RMSPropEnergySampler,
 )
 from tfp_flowad.baselines.ope import BruteForceOPE, DeepEnergyOPE, HMCEnergyOPE, RMSPropEnergyOPE
+from tfp_flowad.baselines.reference import (
+    BoostedTreesClassifier,
+    IsolationForestDetector,
+    KNNDetector,
+    XGBODDetector,
+)
 from tfp_flowad.baselines.robust_autoencoder import RobustAutoencoder, group_soft_threshold
 
 __all__ = [
     "BASELINES",
+    "REFERENCE_BASELINES",
+    "Baseline",
     "KerasBaseline",
     "TwoClassClassifier",
     "SemiSupervisedClassifier",
@@ -44,6 +60,11 @@ __all__ = [
     "HMCEnergyOPE",
     "RMSPropEnergyOPE",
     "DeepEnergyOPE",
+    "IsolationForestDetector",
+    "KNNDetector",
+    "BoostedTreesClassifier",
+    "XGBODDetector",
+    "DeepSAD",
     "EnergyOnePlusEpsTrainer",
     "HMCEnergySampler",
     "RMSPropEnergySampler",
@@ -51,8 +72,17 @@ __all__ = [
     "group_soft_threshold",
 ]
 
-#: paper name (section 4 tables) -> detector class.
-BASELINES: dict[str, type[KerasBaseline]] = {
+#: the detectors outside the paper's tables (PyOD's, DeepOD's and XGBoost's kinds).
+REFERENCE_BASELINES: dict[str, type[Baseline]] = {
+    "iforest-oc": IsolationForestDetector,
+    "knn-oc": KNNDetector,
+    "boosted-trees": BoostedTreesClassifier,
+    "xgbod": XGBODDetector,
+    "deep-sad": DeepSAD,
+}
+
+#: name -> detector class: the paper's (section 4 tables, its names), then the reference ones.
+BASELINES: dict[str, type[Baseline]] = {
     "two-class": TwoClassClassifier,
     "semi-supervised": SemiSupervisedClassifier,
     "deep-svdd-oc": DeepSVDD,
@@ -61,4 +91,5 @@ BASELINES: dict[str, type[KerasBaseline]] = {
     "hmc-eope": HMCEnergyOPE,
     "rmsprop-eope": RMSPropEnergyOPE,
     "deep-eope": DeepEnergyOPE,
+    **REFERENCE_BASELINES,
 }

@@ -2,9 +2,10 @@
 
 Every baseline is a ``BaseDetector`` whose ``_fit`` sees the encoded float32 matrix ``X`` and
 0/1 labels ``y``. Its constructor is generated from its fields (a keyword-only dataclass), so
-the arguments every baseline takes (``epochs``, ``batch_size``, ``learning_rate``, ``verbose``,
-``contamination``, ``random_state``, ``categorical_columns``, ``log_transform``) are declared
-once, in ``KerasBaseline``, and ``__init__`` only stores its arguments. Networks are Keras 3
+the arguments every baseline takes (``contamination``, ``random_state``,
+``categorical_columns``, ``log_transform``) are declared once, in ``Baseline``, those of every
+network baseline (``epochs``, ``batch_size``, ``learning_rate``, ``verbose``) once, in
+``KerasBaseline``, and ``__init__`` only stores its arguments. Networks are Keras 3
 models; ``KerasBaseline`` compiles and fits them the same way in every baseline (Adam, shuffled
 mini-batches, seeded by ``random_state``).
 """
@@ -22,6 +23,7 @@ from tfp_flowad.nn.mlp import make_mlp
 from tfp_flowad.training.classifier import OnePlusEpsTrainer, make_classifier_dataset
 
 __all__ = [
+    "Baseline",
     "KerasBaseline",
     "ClassifierBaseline",
     "baseline",
@@ -38,38 +40,50 @@ baseline = dataclasses.dataclass(eq=False, kw_only=True)
 
 
 @baseline
-class KerasBaseline(BaseDetector):
-    """``BaseDetector`` plus what every Keras baseline needs: seeding, fitting, batched scoring.
+class Baseline(BaseDetector):
+    """``BaseDetector`` with its arguments as dataclass fields, and what the benchmark runner
+    reads of a baseline: whether it needs and whether it uses known anomalies.
 
     Subclasses are decorated with ``@baseline``, declare their own arguments as fields, and
     implement ``_fit`` and ``_score``.
 
     Args:
-        epochs: passes over the (normal) training rows.
-        batch_size: rows per step.
-        learning_rate: Adam learning rate.
-        verbose: Keras verbosity.
         contamination: expected fraction of anomalies; sets ``threshold_``.
         random_state: integer seed; the same seed gives the same scores on CPU.
         categorical_columns: names, or ``"auto"`` (see ``BaseDetector``).
         log_transform: ``"auto"``, ``True`` or ``False`` (see ``BaseDetector``).
     """
 
-    epochs: int = 10
-    batch_size: int = 512
-    learning_rate: float = 1e-3
-    verbose: int = 0
     contamination: float = 0.01
     random_state: int | None = None
     categorical_columns: object = "auto"
     log_transform: object = "auto"
 
-    #: rows per forward pass when scoring.
-    score_batch_size: ClassVar[int] = 65536
     #: ``fit`` raises without a known anomaly (a two-class method).
     needs_known_anomalies: ClassVar[bool] = False
     #: ``fit`` learns from known anomalies; ``False`` for one-class methods, which drop them.
     uses_known_anomalies: ClassVar[bool] = True
+
+
+@baseline
+class KerasBaseline(Baseline):
+    """``Baseline`` plus what every Keras baseline needs: seeding, fitting, batched scoring.
+
+    Args:
+        epochs: passes over the (normal) training rows.
+        batch_size: rows per step.
+        learning_rate: Adam learning rate.
+        verbose: Keras verbosity.
+        (and the arguments of ``Baseline``)
+    """
+
+    epochs: int = 10
+    batch_size: int = 512
+    learning_rate: float = 1e-3
+    verbose: int = 0
+
+    #: rows per forward pass when scoring.
+    score_batch_size: ClassVar[int] = 65536
 
     def _seed_everything(self) -> None:
         """Seeds Python, NumPy, TensorFlow and Keras' global generator from ``random_state``."""

@@ -16,8 +16,9 @@ progress. Methods whose fits are identical share one fit: ``normalising-flow``,
 ``normalising-flow-density`` and ``normalising-flow-classifier`` are one ``NFADetector`` fit
 scored three ways.
 
-Methods (``METHODS``, in table order): the baselines of ``tfp_flowad.baselines.BASELINES``,
-then ``normalising-flow`` (``NFADetector()``, its default score), ``normalising-flow-density``
+Methods (``METHODS``, in table order): the baselines of ``tfp_flowad.baselines.BASELINES``
+(the paper's, then the reference detectors), then ``normalising-flow`` (``NFADetector()``, its
+default score), ``normalising-flow-density``
 and ``normalising-flow-classifier`` (the same fit scored by ``-log p(x)`` alone and by the
 paper's (1 + eps)-class classifier alone), and the ablations ``nf-no-jacobian``
 (``jacobian_penalty=0``), ``nf-realnvp``, ``nf-planar``, ``nf-radial`` (``flow=...``), and the
@@ -26,8 +27,9 @@ options ``nf-temperature`` (``density_temperature="auto"``) and ``nf-mlp-trees``
 first is the default fit, and the second's trees would learn from surrogates alone).
 
 Which tasks a method runs on: two-class methods (``needs_known_anomalies``) skip the one-class
-task; one-class methods (``uses_known_anomalies = False``: ``deep-svdd-oc``, ``rae-oc``) run on
-the one-class task only, since their fit ignores the known anomalies.
+task; one-class methods (``uses_known_anomalies = False``: ``deep-svdd-oc``, ``rae-oc``,
+``iforest-oc``, ``knn-oc``) run on the one-class task only, since their fit ignores the known
+anomalies.
 """
 
 from __future__ import annotations

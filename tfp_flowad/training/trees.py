@@ -6,7 +6,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from tfp_flowad.nn.trees import boosted_trees_network
 
-__all__ = ["centre_thresholds", "fit_boosted_trees"]
+__all__ = ["centre_thresholds", "fit_boosted_trees", "weighted_boosting"]
 
 
 def fit_boosted_trees(
@@ -54,6 +54,28 @@ def fit_boosted_trees(
 
     normal, surrogates = subset(normal), subset(surrogates)
     parts = [(normal, 1.0, 1.0), (anomaly, 0.0, gamma), (surrogates, 0.0, 1.0 - eps)]
+    model, features = weighted_boosting(parts, seed, max_iter, learning_rate, max_leaf_nodes)
+    real_rows = features[: len(normal) + (len(anomaly) if gamma > 0 else 0)]
+    return boosted_trees_network(centre_thresholds(model, features, real_rows), normal.shape[1])
+
+
+def weighted_boosting(
+    parts: list[tuple[np.ndarray, float, float]],
+    seed: int | None,
+    max_iter: int,
+    learning_rate: float,
+    max_leaf_nodes: int,
+) -> tuple[HistGradientBoostingClassifier, np.ndarray]:
+    """Histogram gradient boosting on a sum of per-group mean log losses.
+
+    ``parts`` holds ``(rows, label, weight)`` groups; the loss is ``sum_g weight_g * mean over
+    group g of the log loss of label_g``: row weights ``weight_g / n_g``, rescaled to a mean of
+    1 (groups that are empty or weigh 0 are left out). Eq. (6) is three such groups, eq. (3)
+    two. No early stopping: every fit grows ``max_iter`` trees.
+
+    Returns:
+        The fitted classifier and the float32 rows it was fitted on, group after group.
+    """
     parts = [(rows, label, weight) for rows, label, weight in parts if len(rows) and weight > 0]
     features = np.concatenate([rows for rows, _, _ in parts]).astype(np.float32)
     labels = np.concatenate([np.full(len(rows), label) for rows, label, _ in parts])
@@ -65,8 +87,7 @@ def fit_boosted_trees(
         early_stopping=False,
         random_state=seed,
     ).fit(features, labels, sample_weight=weights * len(weights) / weights.sum())
-    real_rows = features[: len(normal) + (len(anomaly) if gamma > 0 else 0)]
-    return boosted_trees_network(centre_thresholds(model, features, real_rows), normal.shape[1])
+    return model, features
 
 
 def centre_thresholds(model, rows: np.ndarray, real_rows: np.ndarray):
