@@ -16,6 +16,7 @@ from tfp_flowad.benchmark import (
     load_results,
     parse_methods,
     parse_seeds,
+    render_standings,
     render_table,
     run,
 )
@@ -224,3 +225,30 @@ def test_epochs_scale_reaches_every_training_length():
     default = runner_module._make_detector("normalising-flow", 0, Size())
     assert flow.distillation_steps == max(1, round(default.distillation_steps * 0.25))
     assert runner_module._make_detector("nf-no-jacobian", 0, size).jacobian_penalty == 0.0
+
+
+def test_standings_put_the_default_beside_the_best_of_each_family():
+    def record(task, method, seed, auc):
+        return {"dataset": "toy", "task": task, "method": method, "seed": seed, "roc_auc": auc}
+
+    records = [
+        record("one-class", "normalising-flow", 0, 0.90),
+        record("one-class", "normalising-flow", 1, 0.80),
+        record("one-class", "nf-radial", 0, 0.95),
+        record("one-class", "rae-oc", 0, 0.70),
+        record("one-class", "deep-svdd-oc", 0, 0.86),
+        record("one-class", "knn-oc", 0, 0.84),
+        record("25%", "normalising-flow", 0, 0.99),
+        record("25%", "xgbod", 0, 0.995),
+        record("25%", "two-class", 0, 0.98),
+        record("other", "rae-oc", 0, 0.5),  # another data set's name: not shown
+    ]
+    records[-1]["dataset"] = "elsewhere"
+    lines = render_standings(records, ["toy"]).splitlines()
+    assert lines[0].startswith("| data set | task | default | best `nf-` option")
+    assert lines[2] == (
+        "| toy | one-class | 0.8500 | nf-radial 0.9500 | deep-svdd-oc 0.8600 | knn-oc 0.8400 "
+        "| -0.0100 |"
+    )
+    assert lines[3] == "| toy | 25% | 0.9900 | – | two-class 0.9800 | xgbod 0.9950 | -0.0050 |"
+    assert len(lines) == 4

@@ -16,7 +16,13 @@ import argparse
 import contextlib
 from pathlib import Path
 
-from tfp_flowad.benchmark.report import METRIC_TITLES, plot, render_report, render_table
+from tfp_flowad.benchmark.report import (
+    METRIC_TITLES,
+    plot,
+    render_report,
+    render_standings,
+    render_table,
+)
 from tfp_flowad.benchmark.runner import (
     BASELINE_METHODS,
     METHODS,
@@ -48,6 +54,7 @@ __all__ = [
     "parse_tasks",
     "plot",
     "render_report",
+    "render_standings",
     "render_table",
     "run",
     "run_command",

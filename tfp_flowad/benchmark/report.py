@@ -3,7 +3,9 @@
 ``render_table`` gives methods x tasks with "mean ± std" of a metric over seeds (population
 standard deviation, ``ddof = 0``); ``render_report`` stacks the tables of every metric the
 records hold (ROC AUC, unseen-attack and corrected-file AUC, fit seconds, scoring rows/s);
-``plot`` draws AUC against the number of known anomalies, one line per method.
+``plot`` draws AUC against the number of known anomalies, one line per method;
+``render_standings`` puts the default detector beside the best of each other family of methods
+on every data set and task.
 """
 
 from __future__ import annotations
@@ -15,9 +17,26 @@ from pathlib import Path
 
 import numpy as np
 
-from tfp_flowad.benchmark.runner import METHODS, dataset_name, load_results, task_order_key
+from tfp_flowad.baselines import REFERENCE_BASELINES
+from tfp_flowad.benchmark.runner import (
+    BASELINE_METHODS,
+    METHODS,
+    NF_METHODS,
+    dataset_name,
+    load_results,
+    task_order_key,
+)
 
-__all__ = ["render_table", "render_report", "plot", "METRIC_TITLES"]
+__all__ = ["render_table", "render_report", "render_standings", "plot", "METRIC_TITLES"]
+
+#: the default detector's record name.
+DEFAULT_METHOD = "normalising-flow"
+#: ``render_standings``' columns: heading -> the methods it takes the best of.
+STANDING_FAMILIES: dict[str, tuple[str, ...]] = {
+    "best `nf-` option or ablation": tuple(m for m in NF_METHODS if m.startswith("nf-")),
+    "best paper baseline": tuple(m for m in BASELINE_METHODS if m not in REFERENCE_BASELINES),
+    "best reference detector": tuple(REFERENCE_BASELINES),
+}
 
 #: metric key -> heading.
 METRIC_TITLES: dict[str, str] = {
@@ -105,6 +124,46 @@ def render_table(
     for method in _method_order(records):
         cells = [_cell(_values(records, method, task, metric), metric, n_seeds) for task in tasks]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render_standings(results: Iterable[dict], datasets: Iterable[str]) -> str:
+    """A Markdown table of where the default detector stands: for each data set and task, the
+    mean ROC AUC of ``normalising-flow`` and the best mean of each family of
+    ``STANDING_FAMILIES`` (with the method's name), and the default's margin over the best of
+    the baselines (paper and reference detectors; negative where one of them is better).
+
+    Args:
+        results: records of any data sets.
+        datasets: the data sets to show, in order (their recorded names).
+    """
+    records = list(results)
+    lines = [
+        "| data set | task | default | " + " | ".join(STANDING_FAMILIES) + " | margin |",
+        "|---|---|---|" + "---|" * len(STANDING_FAMILIES) + "---|",
+    ]
+    for dataset in datasets:
+        chosen = _records(records, dataset)
+        for task in _task_order(chosen):
+
+            def mean(method, task=task, chosen=chosen):
+                values = _values(chosen, method, task, "roc_auc")
+                return float(np.mean(values)) if values else None
+
+            default = mean(DEFAULT_METHOD)
+            bests = []
+            for family in STANDING_FAMILIES.values():
+                means = [(mean(m), m) for m in family if mean(m) is not None]
+                bests.append(max(means) if means else None)
+            baselines = [best for best in bests[1:] if best is not None]
+            margin = "–"
+            if default is not None and baselines:
+                margin = f"{default - max(baselines)[0]:+.4f}"
+            cells = [f"{default:.4f}" if default is not None else "–"] + [
+                f"{name} {value:.4f}" if name else "–"
+                for value, name in (best or (None, None) for best in bests)
+            ]
+            lines.append(f"| {dataset} | {task} | " + " | ".join(cells) + f" | {margin} |")
     return "\n".join(lines) + "\n"
 
 
