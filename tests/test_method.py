@@ -91,6 +91,55 @@ def test_distillation_makes_the_student_agree_with_the_teacher():
     assert np.median(gap) < 0.15
 
 
+class _OverflowingTeacher:
+    """A teacher density ``log p(x) = -exp(17 x_0)``: beyond ``x_0 ~ 2.5`` its gradient's
+    global norm overflows float32 (beyond ~5.2 the value itself), as a MAF's inverse does far
+    from its data."""
+
+    event_size = 2
+
+    def log_prob(self, x):
+        return -tf.exp(17.0 * x[:, 0])
+
+
+def test_distillation_skips_steps_where_the_teacher_overflows():
+    keras.utils.set_random_seed(0)
+    student = IAF(2, num_layers=2, hidden_units=(8,), seed=0)
+    distiller = Distiller(_OverflowingTeacher(), student, batch_size=64)
+    distiller.compile(optimizer=keras.optimizers.Adam(1e-2))
+    before = [w.copy() for w in student.get_weights()]
+    history = distiller.fit(distillation_steps(30), epochs=1, verbose=0).history
+    weights = student.get_weights()
+    # Without the guard the first overflowing sample turns every weight into NaN.
+    assert all(np.isfinite(w).all() for w in weights)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, weights, strict=True))
+    assert np.isfinite(history["kl"][-1])
+
+
+class _SometimesInfiniteSampler(keras.layers.Layer):
+    """Box surrogates of which about 2 % are infinite (a flow's sample out of float32 range)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.box = UniformBoxSampler([-4, -4], [4, 4], seed=0)
+
+    def sample(self, n):
+        x, _ = self.box.sample(n)
+        return tf.where(x[:, :1] > 3.84, np.inf, x), None
+
+
+def test_one_plus_eps_trainer_skips_steps_with_infinite_surrogates():
+    keras.utils.set_random_seed(0)
+    normal = np.random.default_rng(0).normal(0, 1, (512, 2)).astype("float32")
+    trainer = OnePlusEpsTrainer(make_mlp(2, (8,)), _SometimesInfiniteSampler(), eps=0.1)
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-2))
+    history = trainer.fit(make_classifier_dataset(normal, None, 64, seed=0), epochs=3, verbose=0)
+    assert all(np.isfinite(w).all() for w in trainer.network.get_weights())
+    assert np.isfinite(history.history["loss"]).all()
+    logits = trainer(np.array([[0, 0], [3.5, -3.5]], "float32")).numpy()
+    assert logits[0] > logits[1]  # it learned from the finite steps
+
+
 def test_tail_sampler_pushes_tail_samples_through_the_flow():
     flow = IAF(3, num_layers=2, hidden_units=(8,), seed=0)
     sampler = TailSampler(flow, p_value=0.01, seed=0)

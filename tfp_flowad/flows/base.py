@@ -186,11 +186,6 @@ class Flow(StepModel, abc.ABC):
         due = tf.equal(tf.math.floormod(iterations, self.penalty_every), 0)
         return tf.cond(due, weighted, skipped)
 
-    def _record(self, terms, weight=1.0):
-        for name, tracker in self.trackers.items():
-            tracker.update_state(terms[name], sample_weight=weight)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
-
     def train_step(self, data):
         """One step on ``nll + lambda * L_J``; the two gradients are taken apart and summed."""
         x = data[0] if isinstance(data, tuple) else data
@@ -210,17 +205,11 @@ class Flow(StepModel, abc.ABC):
             "jacobian_penalty": penalty,
             "loss": nll + self.jacobian_penalty * penalty,
         }
-        # A batch whose loss or gradient norm is not finite (a row the flow maps out of
-        # float32 range; or gradients so large that their global norm overflows, which
-        # gradient clipping turns into NaN) would turn every weight into NaN: its gradient
-        # is zeroed instead.
-        norm = tf.linalg.global_norm([g for g in grads if g is not None])
-        finite = tf.math.is_finite(terms["loss"]) & tf.math.is_finite(norm)
-        grads = [None if g is None else tf.where(finite, g, tf.zeros_like(g)) for g in grads]
-        self.optimizer.apply(grads, variables)
-        # Such a batch is left out of the logged means too.
-        terms = {k: tf.where(finite, v, tf.zeros_like(v)) for k, v in terms.items()}
-        return self._record(terms, weight=tf.cast(finite, self.compute_dtype))
+        # A batch whose loss or gradient norm is not finite would turn every weight into NaN:
+        # it is skipped, and left out of the logged means too.
+        weight = self.apply_finite_step(terms["loss"], grads, variables)
+        terms = {k: tf.where(weight > 0, v, tf.zeros_like(v)) for k, v in terms.items()}
+        return self._record(terms, weight=weight)
 
     def test_step(self, data):
         """Held-out ``nll`` only (what early stopping watches, as ``val_nll``).

@@ -1,6 +1,7 @@
 """The base of the Keras models that bring their own ``train_step``."""
 
 import keras
+import tensorflow as tf
 
 __all__ = ["StepModel"]
 
@@ -19,6 +20,28 @@ class StepModel(keras.Model):
     def trained_variables(self) -> list:
         """The weights ``train_step`` updates (default: all trainable weights)."""
         return self.trainable_variables
+
+    def apply_finite_step(self, loss, grads, variables) -> tf.Tensor:
+        """Applies ``grads`` to ``variables`` unless ``loss`` or their global norm is not
+        finite; then the gradients are zeros, so that no weight turns NaN.
+
+        Such a step comes from a sample mapped out of float32 range (a flow's inverse at a
+        point it finds astronomically unlikely), or from gradients so large that their global
+        norm overflows (which gradient clipping turns into NaN). Returns the step's weight in
+        the logged means: 1, or 0 for a skipped step.
+        """
+        norm = tf.linalg.global_norm([g for g in grads if g is not None])
+        finite = tf.math.is_finite(loss) & tf.math.is_finite(norm)
+        grads = [None if g is None else tf.where(finite, g, tf.zeros_like(g)) for g in grads]
+        self.optimizer.apply(grads, variables)
+        return tf.cast(finite, self.compute_dtype)
+
+    def _record(self, terms: dict, weight=1.0) -> dict:
+        """Adds this step's ``terms`` to the Keras ``Mean`` metrics in ``self.trackers`` (one per
+        logged name), with ``weight`` (0 leaves a skipped step out); returns their means."""
+        for name, tracker in self.trackers.items():
+            tracker.update_state(terms[name], sample_weight=weight)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def compile(self, *args, **kwargs):
         super().compile(*args, **kwargs)

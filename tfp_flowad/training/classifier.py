@@ -115,22 +115,21 @@ class OnePlusEpsTrainer(StepModel):
             terms["loss"] = terms["loss"] + tf.add_n(self.losses)
         return terms
 
-    def _record(self, terms):
-        for name, tracker in self.trackers.items():
-            tracker.update_state(terms[name])
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
-
     @property
     def trained_variables(self) -> list:
         return self.network.trainable_variables
 
     def train_step(self, data):
+        """One step on eq. (6); a step whose loss or gradient is not finite (a surrogate drawn
+        out of float32 range) is skipped, and left out of the logged means."""
         with tf.GradientTape() as tape:
             terms = self._loss_terms(data, training=True)
         variables = self.trained_variables
-        grads = tape.gradient(terms["loss"], variables)
-        self.optimizer.apply(grads, variables)
-        return self._record(terms)
+        weight = self.apply_finite_step(
+            terms["loss"], tape.gradient(terms["loss"], variables), variables
+        )
+        terms = {k: tf.where(weight > 0, v, tf.zeros_like(v)) for k, v in terms.items()}
+        return self._record(terms, weight)
 
     def test_step(self, data):
         return self._record(self._loss_terms(data, training=False))

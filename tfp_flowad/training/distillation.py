@@ -49,11 +49,14 @@ class Distiller(StepModel):
         return self.student.trainable_variables
 
     def train_step(self, data):
+        """One step on the KL estimate; a step whose estimate or gradient is not finite (a
+        student sample where the teacher's inverse overflows) is skipped, and left out of the
+        logged ``kl``."""
         variables = self.trained_variables
         with tf.GradientTape() as tape:
             kl = self._kl()
-        self.optimizer.apply(tape.gradient(kl, variables), variables)
-        self.kl_tracker.update_state(kl)
+        weight = self.apply_finite_step(kl, tape.gradient(kl, variables), variables)
+        self.kl_tracker.update_state(tf.where(weight > 0, kl, 0.0), sample_weight=weight)
         return {"kl": self.kl_tracker.result()}
 
     def test_step(self, data):
