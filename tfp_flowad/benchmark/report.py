@@ -145,16 +145,16 @@ def render_standings(results: Iterable[dict], datasets: Iterable[str]) -> str:
     for dataset in datasets:
         chosen = _records(records, dataset)
         for task in _task_order(chosen):
-
-            def mean(method, task=task, chosen=chosen):
+            means = {}  # method -> mean ROC AUC over seeds, for the methods run on the task
+            for method in {r["method"] for r in chosen if r["task"] == task}:
                 values = _values(chosen, method, task, "roc_auc")
-                return float(np.mean(values)) if values else None
-
-            default = mean(DEFAULT_METHOD)
+                if values:
+                    means[method] = float(np.mean(values))
+            default = means.get(DEFAULT_METHOD)
             bests = []
             for family in STANDING_FAMILIES.values():
-                means = [(mean(m), m) for m in family if mean(m) is not None]
-                bests.append(max(means) if means else None)
+                ranked = [(means[m], m) for m in family if m in means]
+                bests.append(max(ranked) if ranked else None)
             baselines = [best for best in bests[1:] if best is not None]
             margin = "–"
             if default is not None and baselines:
