@@ -62,7 +62,7 @@ def test_fit_returns_self_with_learned_attributes(fitted):
     # 40 known anomalies: enough for the held-out choice of the density's weight.
     stages = {"flow", "distillation", "classifier"}
     assert set(fitted.history_) == stages
-    assert set(fitted.fit_seconds_) == stages | {"weight_selection"}
+    assert set(fitted.fit_seconds_) == stages | {"neighbours", "weight_selection"}
     assert "bytes" in fitted.encoder_.log_columns
 
 
@@ -146,6 +146,7 @@ def test_save_load_round_trip_gives_same_scores(fitted, data, tmp_path):
     np.testing.assert_allclose(loaded.log_prob(test), fitted.log_prob(test), atol=1e-4)
     assert loaded.threshold_ == fitted.threshold_
     assert (loaded.density_auc_, loaded.eps_) == (fitted.density_auc_, fitted.eps_)
+    assert loaded.neighbour_auc_ == fitted.neighbour_auc_
     assert (loaded.density_temperature_, loaded.density_temperature_aucs_) == (
         fitted.density_temperature_,
         fitted.density_temperature_aucs_,
@@ -221,6 +222,11 @@ def test_bad_input_gets_clear_errors(fitted, data):
             match=f"density_temperature must be a number > 0 or 'auto'; got {temperature!r}",
         ):
             NFADetector(density_temperature=temperature).fit(X, y)
+    for rows in (1, -1, 2.5, True):
+        with pytest.raises(
+            ValueError, match=f"neighbour_rows must be 0 or an integer >= 2; got {rows!r}"
+        ):
+            NFADetector(neighbour_rows=rows).fit(X, y)
     with pytest.raises(RuntimeError, match="not fitted"):
         NFADetector().decision_function(test)
 
@@ -323,9 +329,51 @@ def normal_scores(fitted, X):
 
 def test_density_weight_is_the_separation_of_known_anomalies(fitted, data, monkeypatch):
     scores = normal_scores(fitted, data[0])
+    neighbour = np.linspace(0.0, 1.0, len(scores[0]))
     for auc, weight in ((0.9, 0.8), (0.4, 0.0), (None, 1.0)):
         monkeypatch.setattr(fitted, "density_auc_", auc)
         assert fitted._score_scaling(*scores)["density"][2] == pytest.approx(weight)
+        # Beside the neighbour term, halved: the two share the weight of distance.
+        paired = fitted._score_scaling(*scores, neighbour)
+        assert paired["density"][2] == pytest.approx(weight / 2)
+
+
+def test_neighbour_weight_is_its_own_separation_of_known_anomalies(fitted, data, monkeypatch):
+    from tfp_flowad.detector import _neighbour_distances
+
+    X, y, _, _ = data
+    scores = normal_scores(fitted, X[y == 0])
+    neighbour = _neighbour_distances(fitted.neighbours_, fitted.encoder_.transform(X[y == 0]))
+    # Far-off known anomalies: the neighbour term separates them as well as the density.
+    assert fitted.neighbour_auc_ > 0.9
+    for auc, scale, weight in ((0.9, 1.0, 0.4), (0.4, 1.0, 0.0), (0.8, 2.0, 0.6)):
+        monkeypatch.setattr(fitted, "neighbour_auc_", auc)
+        scaling = fitted._score_scaling(*scores, neighbour, scale)
+        assert scaling["neighbour"][2] == pytest.approx(weight)
+        assert scaling["neighbour"][:2] == pytest.approx(
+            [np.median(neighbour), np.subtract(*np.quantile(neighbour, [0.75, 0.25]))]
+        )
+    monkeypatch.setattr(fitted, "density_auc_", None)  # one-class: no AUCs, half of 1
+    monkeypatch.setattr(fitted, "neighbour_auc_", None)
+    assert fitted._score_scaling(*scores, neighbour)["neighbour"][2] == 0.5
+
+
+def test_without_neighbour_rows_the_combined_score_has_no_neighbour_term(data, tmp_path):
+    from tfp_flowad.detector import anomaly_score
+
+    X, y, test, _ = data
+    plain = NFADetector(**SMALL, neighbour_rows=0).fit(X, y)
+    assert plain.neighbours_ is None and plain.neighbour_auc_ is None
+    assert set(plain.score_scaling_) == {"density", "classifier"}
+    assert "neighbours" not in plain.fit_seconds_
+    features = plain.encoder_.transform(test)
+    expected = anomaly_score(
+        features, "combined", plain.flow_, plain.classifier_, plain.score_scaling_
+    ).numpy()
+    np.testing.assert_allclose(plain.decision_function(test), expected, rtol=1e-5, atol=1e-5)
+    loaded = NFADetector.load(plain.save(tmp_path / "plain"))
+    assert loaded.neighbours_ is None
+    np.testing.assert_allclose(loaded.decision_function(test), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_classifier_weight_defaults_to_a_quarter_without_known_anomalies(fitted, data, monkeypatch):
@@ -415,10 +463,11 @@ def test_density_scale_is_chosen_on_held_out_known_anomalies(data, tmp_path):
     assert all(0.0 <= auc <= 1.0 for auc in aucs.values())
     assert detector.density_scale_ == choose_near_default(aucs, DENSITY_SCALES, 1.0)
     assert "weight_selection" in detector.fit_seconds_
-    separation = max(0.0, 2 * detector.density_auc_ - 1)
-    assert detector.score_scaling_["density"][2] == pytest.approx(
-        separation * detector.density_scale_
-    )
+    # The multiplier scales both distance terms, each halved beside the other.
+    for kind, auc in (("density", detector.density_auc_), ("neighbour", detector.neighbour_auc_)):
+        assert detector.score_scaling_[kind][2] == pytest.approx(
+            max(0.0, 2 * auc - 1) * detector.density_scale_ / 2
+        )
     loaded = NFADetector.load(detector.save(tmp_path / "model"))
     assert (loaded.density_scale_, loaded.density_scale_aucs_) == (detector.density_scale_, aucs)
     np.testing.assert_allclose(
@@ -479,6 +528,14 @@ def test_combined_score_is_weighted_density_plus_softplus_of_classifier(fitted, 
     expected = 0.7 * (density - 1.5) / 2.0 + 0.25 * np.logaddexp(0.0, (classifier + 0.5) / 4.0)
     combined = anomaly_score(features, "combined", scaling=scaling, **parts).numpy()
     np.testing.assert_allclose(combined, expected, rtol=1e-4, atol=1e-4)
+    # With the neighbour term: plus w_n (d(x) - median_n) / spread_n.
+    neighbour = fitted.neighbours_(features).numpy().astype(np.float64)
+    scaling["neighbour"] = [0.3, 0.5, 0.4]
+    with_neighbour = anomaly_score(
+        features, "combined", scaling=scaling, neighbours=fitted.neighbours_, **parts
+    ).numpy()
+    expected += 0.4 * (neighbour - 0.3) / 0.5
+    np.testing.assert_allclose(with_neighbour, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_rows_beyond_the_flows_range_score_as_most_abnormal(fitted):
@@ -487,6 +544,9 @@ def test_rows_beyond_the_flows_range_score_as_most_abnormal(fitted):
     far = np.full((2, fitted.encoder_.output_dim), 3e38, np.float32)
     scores = anomaly_score(far, "density", fitted.flow_, fitted.classifier_).numpy()
     np.testing.assert_array_equal(scores, np.float32([1e30, 1e30]))
+    parts = (fitted.flow_, fitted.classifier_, fitted.score_scaling_)
+    combined = anomaly_score(far, "combined", *parts, neighbours=fitted.neighbours_).numpy()
+    assert np.isfinite(combined).all() and combined.min() > 1e20
 
 
 @pytest.mark.parametrize("flow", ["realnvp"])

@@ -20,11 +20,13 @@ Methods (``METHODS``, in table order): the baselines of ``tfp_flowad.baselines.B
 (the paper's, then the reference detectors), then ``normalising-flow`` (``NFADetector()``, its
 default score), ``normalising-flow-density``
 and ``normalising-flow-classifier`` (the same fit scored by ``-log p(x)`` alone and by the
-paper's (1 + eps)-class classifier alone), and the ablations ``nf-no-jacobian``
-(``jacobian_penalty=0``), ``nf-realnvp``, ``nf-planar``, ``nf-radial`` (``flow=...``), and the
-options ``nf-temperature`` (``density_temperature="auto"``) and ``nf-mlp-trees``
-(``classifier_model="mlp+boosted_trees"``), on tasks with known anomalies only (one-class the
-first is the default fit, and the second's trees would learn from surrogates alone).
+paper's (1 + eps)-class classifier alone), ``nf-no-neighbours`` (``neighbour_rows=0``: the
+combined score without its neighbour term), and, each also without that term, the ablations
+``nf-no-jacobian`` (``jacobian_penalty=0``), ``nf-realnvp``, ``nf-planar``, ``nf-radial``
+(``flow=...``), and the options ``nf-temperature`` (``density_temperature="auto"``) and
+``nf-mlp-trees`` (``classifier_model="mlp+boosted_trees"``), on tasks with known anomalies only
+(one-class the first is ``nf-no-neighbours``' fit, and the second's trees would learn from
+surrogates alone).
 
 Which tasks a method runs on: two-class methods (``needs_known_anomalies``) skip the one-class
 task; one-class methods (``uses_known_anomalies = False``: ``deep-svdd-oc``, ``rae-oc``,
@@ -77,21 +79,30 @@ class _NFMethod:
 
     overrides: tuple[tuple[str, object], ...] = ()
     score: str | None = None  # None: the detector's default
-    known_only: bool = False  # one-class, the fit equals the default one: skipped
+    known_only: bool = False  # one-class, the fit equals nf-no-neighbours': skipped
 
+
+#: the ablations and options below leave the neighbour term out (``neighbour_rows=0``): they
+#: were measured before it joined the default, and each differs from ``nf-no-neighbours``, the
+#: default without it, in one thing.
+_WITHOUT_NEIGHBOURS = (("neighbour_rows", 0),)
 
 #: the normalising-flow rows: method name -> configuration.
 NF_METHODS: dict[str, _NFMethod] = {
     "normalising-flow": _NFMethod(),
     "normalising-flow-density": _NFMethod(score="density"),
     "normalising-flow-classifier": _NFMethod(score="classifier"),
-    "nf-no-jacobian": _NFMethod(overrides=(("jacobian_penalty", 0.0),)),
-    "nf-realnvp": _NFMethod(overrides=(("flow", "realnvp"),)),
-    "nf-planar": _NFMethod(overrides=(("flow", "planar"),)),
-    "nf-radial": _NFMethod(overrides=(("flow", "radial"),)),
-    "nf-temperature": _NFMethod(overrides=(("density_temperature", "auto"),), known_only=True),
+    "nf-no-neighbours": _NFMethod(overrides=_WITHOUT_NEIGHBOURS),
+    "nf-no-jacobian": _NFMethod(overrides=(("jacobian_penalty", 0.0), *_WITHOUT_NEIGHBOURS)),
+    "nf-realnvp": _NFMethod(overrides=(("flow", "realnvp"), *_WITHOUT_NEIGHBOURS)),
+    "nf-planar": _NFMethod(overrides=(("flow", "planar"), *_WITHOUT_NEIGHBOURS)),
+    "nf-radial": _NFMethod(overrides=(("flow", "radial"), *_WITHOUT_NEIGHBOURS)),
+    "nf-temperature": _NFMethod(
+        overrides=(("density_temperature", "auto"), *_WITHOUT_NEIGHBOURS), known_only=True
+    ),
     "nf-mlp-trees": _NFMethod(
-        overrides=(("classifier_model", "mlp+boosted_trees"),), known_only=True
+        overrides=(("classifier_model", "mlp+boosted_trees"), *_WITHOUT_NEIGHBOURS),
+        known_only=True,
     ),
 }
 

@@ -10,6 +10,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfp_flowad.nn.chunks import map_row_chunks
+
 __all__ = ["BoostedTrees", "boosted_trees_network", "tree_arrays"]
 
 ROWS_PER_CHUNK = 256  # rows scored at once: bounds the [trees, leaves, rows] intermediates
@@ -140,17 +142,8 @@ class BoostedTrees(keras.layers.Layer):
         return tf.reduce_sum(tf.matmul(self.value, reached), [0, 1]) + self.bias
 
     def call(self, x):
-        x = tf.cast(x, "float32")
-        rows = tf.shape(x)[0]
-        chunks = tf.maximum(-(-rows // ROWS_PER_CHUNK), 1)
-        chunk_rows = -(-rows // chunks)  # equal chunks: less than one row of padding each
-        padded = tf.pad(x, [[0, chunks * chunk_rows - rows], [0, 0]])
-        logits = tf.map_fn(
-            self._chunk_logit,
-            tf.reshape(padded, [chunks, chunk_rows, tf.shape(x)[1]]),
-            fn_output_signature=tf.TensorSpec([None], "float32"),
-        )
-        return tf.reshape(logits, [-1, 1])[:rows]
+        logits = map_row_chunks(self._chunk_logit, tf.cast(x, "float32"), ROWS_PER_CHUNK)
+        return tf.reshape(logits, [-1, 1])
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 1)
