@@ -14,11 +14,12 @@ Scores (``score``): ``"classifier"`` is ``-logit f(x)``, ``f(x)`` the classifier
 range on the normal training rows: the density covers every direction, the classifier brings in
 the known anomalies. Beside the density, the combined score takes a second measure of distance
 from the normal rows: ``d(x)``, the distance to the nearest of ``neighbour_rows`` normal
-training rows kept as references (``neighbour_rows``); the two share the density's weight. The classifier's term passes through a softplus, so it can raise a row's
-score but hardly lower it: the classifier alone ranks attack types it never saw erratically
-between fits on KDD-99 (whole types scored as more normal than the normal rows), and there the
-density decides. With known anomalies, the density is weighted by how well it separates them
-from held-out normal rows (``NFADetector._score_scaling``); see docs/RESULTS.md.
+training rows kept as references; the two share the density's weight. The classifier's term
+passes through a softplus, so it can raise a row's score but hardly lower it: the classifier
+alone ranks attack types it never saw erratically between fits on KDD-99 (whole types scored as
+more normal than the normal rows), and there the density decides. With known anomalies, the
+density is weighted by how well it separates them from held-out normal rows
+(``NFADetector._score_scaling``); see docs/RESULTS.md.
 """
 
 import json

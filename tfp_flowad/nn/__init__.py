@@ -1,4 +1,5 @@
-"""Keras 3 layers that own the flows' and the classifier's weights, and the neighbour term's reference rows."""
+"""Keras 3 layers that own the flows' and the classifier's weights and the neighbour term's
+reference rows."""
 
 from tfp_flowad.nn.coupling import CouplingNet
 from tfp_flowad.nn.made import MADE, made_masks
