@@ -1127,9 +1127,12 @@ plt.tight_layout()
 
 One split and one seed prove little. The benchmark (`tfp-flowad benchmark`) fitted both
 choices on every data set and task for five seeds: `normalising-flow` is the default detector
-and `nf-mlp-trees` the one with `classifier_model="mlp+boosted_trees"`. The cell reads their
-committed records and puts the mean ROC AUC side by side, with the best of the other methods
-(the paper's baselines, refitted by the benchmark on the same splits).
+and `nf-mlp-trees` the one with `classifier_model="mlp+boosted_trees"`, measured before the
+combined score's neighbour term joined the default (it has `neighbour_rows=0`, so "gain" mixes
+the trees' gain with the term's; compare the `nf-no-neighbours` rows of `docs/RESULTS.md` for
+the trees alone). The cell reads their committed records and puts the mean ROC AUC side by
+side, with the best of the other methods (the paper's baselines and the reference detectors,
+refitted by the benchmark on the same splits).
 """),
     code(r"""
 rows = []
