@@ -1195,7 +1195,7 @@ def score_terms(
     if {"density", "combined"} & set(kinds):
         density = -flow.log_prob(features, temperature)
         # A row so far off that the flow's inverse overflows is as abnormal as it gets.
-        terms["density"] = tf.where(tf.math.is_finite(density), density, _OVERFLOW_SCORE)
+        terms["density"] = _finite_or_overflow(density)
     if {"classifier", "combined"} & set(kinds):
         # NaN logits (a row so far off that the network overflows) count as most abnormal;
         # infinite ones are clipped, so no combined score is infinite or NaN.
@@ -1208,12 +1208,17 @@ def score_terms(
     if "combined" in kinds:
         neighbour = None
         if neighbours is not None:
-            neighbour = neighbours(features)
-            neighbour = tf.where(tf.math.is_finite(neighbour), neighbour, _OVERFLOW_SCORE)
+            neighbour = _finite_or_overflow(neighbours(features))
         terms["combined"] = combine_scores(
             terms["density"], terms["classifier"], scaling, neighbour
         )
     return {kind: terms[kind] for kind in kinds}
+
+
+def _finite_or_overflow(scores: tf.Tensor) -> tf.Tensor:
+    """``scores`` with every non-finite value (NaN or inf from overflow) set to
+    ``_OVERFLOW_SCORE``: as abnormal as it gets."""
+    return tf.where(tf.math.is_finite(scores), scores, _OVERFLOW_SCORE)
 
 
 def combine_scores(density, classifier, scaling, neighbour=None) -> tf.Tensor:

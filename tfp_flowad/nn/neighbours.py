@@ -55,14 +55,13 @@ class NearestReference(keras.layers.Layer):
         self.references = array("references", (self.num_references, int(input_shape[-1])))
         self.nearest_other = array("nearest_other", (self.num_references,))
 
-    def _chunk_distance(self, x):
-        """``[rows, D] -> [rows]``."""
-        references = tf.convert_to_tensor(self.references)
+    def _chunk_distance(self, x, references, reference_norms):
+        """``[rows, D] -> [rows]``, given the references and their squared norms."""
         x_norms = tf.reduce_sum(tf.square(x), axis=1)
         squared = (
             x_norms[:, None]
             - 2.0 * tf.matmul(x, references, transpose_b=True)
-            + tf.reduce_sum(tf.square(references), axis=1)[None, :]
+            + reference_norms[None, :]
         )
         nearest = tf.argmin(squared, axis=1, output_type=tf.int32)
         exact = tf.reduce_sum(tf.square(x - tf.gather(references, nearest)), axis=1)
@@ -71,8 +70,14 @@ class NearestReference(keras.layers.Layer):
         return tf.where(same, tf.gather(self.nearest_other, nearest), tf.sqrt(exact))
 
     def call(self, x):
+        references = tf.convert_to_tensor(self.references)
+        reference_norms = tf.reduce_sum(tf.square(references), axis=1)  # once, not per chunk
         rows_per_chunk = max(1, ELEMENTS_PER_CHUNK // self.num_references)
-        return map_row_chunks(self._chunk_distance, tf.cast(x, "float32"), rows_per_chunk)
+        return map_row_chunks(
+            lambda chunk: self._chunk_distance(chunk, references, reference_norms),
+            tf.cast(x, "float32"),
+            rows_per_chunk,
+        )
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0],)
