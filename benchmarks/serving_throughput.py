@@ -5,23 +5,21 @@ classifier is an ensemble of five (``classifier_members="auto"``); k=1 without t
 score's neighbour term (``neighbour_rows=0``); k=1 with that ensemble distilled into one network
 (``classifier_distillation_steps=2000``); and k=1 with gradient-boosted trees beside the
 ensemble (``classifier_model="mlp+boosted_trees"``).
-Exports each once per ``score`` and times ``serving_default`` on 1,000,000 raw rows sent as
-batches of 250,000 (after one warm-up call); also gives each score's test ROC AUC. Writes
+Exports each once per score kind (``"student"`` included: every detector fits one by default)
+and times ``serving_default`` on 1,000,000 raw rows sent as batches of 250,000 (after one
+warm-up call, ``served_rows_per_second``); also gives each score's test ROC AUC. Writes
 ``benchmarks/results/serving_throughput.json`` (one entry per detector) and prints a table.
 """
 
 import json
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
 from tfp_flowad import NFADetector
 from tfp_flowad.datasets import kdd99_tasks
+from tfp_flowad.export import served_rows_per_second
 
 RESULTS = Path(__file__).parent / "results" / "serving_throughput.json"
 ROWS, BATCH = 1_000_000, 250_000
@@ -48,24 +46,15 @@ def throughput(name: str, task, params: dict) -> dict:
     test ROC AUC."""
     detector = NFADetector(random_state=0, **params).fit(task.X_train, task.y_train)
     rows = task.X_test.sample(BATCH, replace=True, random_state=0)
-    numeric = pd.api.types.is_numeric_dtype
-    batch = {
-        c: tf.constant(rows[c].to_numpy(dtype=np.float32 if numeric(rows[c]) else object))
-        for c in rows.columns
-    }
+    batch = detector.encoder_.to_tensors(rows)
     members = detector.classifier_.output_shape[-1]
     results = {"params": params, "fit_seconds": detector.fit_seconds_}
     results["classifier_members"] = members
     with tempfile.TemporaryDirectory() as tmp:
-        for score in ("classifier", "density", "combined"):
+        for score in detector.available_scores():
             detector.score = score
             target = detector.export_saved_model(Path(tmp) / score)
-            serve = tf.saved_model.load(str(target)).signatures["serving_default"]
-            serve(**{c: v[:1000] for c, v in batch.items()})
-            start = time.perf_counter()
-            for _ in range(ROWS // BATCH):
-                serve(**batch)["anomaly_score"].numpy()
-            results[score] = round(ROWS / (time.perf_counter() - start))
+            results[score] = round(served_rows_per_second(target, batch, ROWS))
             auc = roc_auc_score(task.y_test, detector.decision_function(task.X_test))
             results[f"{score}_roc_auc"] = round(auc, 4)
             print(f"| {name} | {score} | {results[score]:,} | {auc:.4f} |", flush=True)

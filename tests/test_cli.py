@@ -198,7 +198,8 @@ def test_score_errors_name_the_problem(model_dir, tmp_path, capsys):
 def test_demo_fits_both_tasks_and_exports(tmp_path, capsys):
     status, out, _ = run(capsys, "demo", "--epochs-scale", "0.02", "--out", tmp_path / "served")
     assert status == 0
-    assert "one-class: ROC AUC" in out and "k=1: ROC AUC" in out and "scoring" in out
+    assert "one-class: ROC AUC combined" in out and "k=1: ROC AUC combined" in out
+    assert out.count(", student 0.") == 2 and "student score as a SavedModel" in out
     assert (tmp_path / "served" / "1" / "saved_model.pb").is_file()
 
 
@@ -206,12 +207,15 @@ def test_fit_offers_the_detectors_flows_and_classifier_models():
     import argparse
 
     from tfp_flowad.cli import build_parser
-    from tfp_flowad.detector import _USER_FLOWS, CLASSIFIER_MODELS
+    from tfp_flowad.detector import _USER_FLOWS, CLASSIFIER_MODELS, SCORES
 
     commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     options = {a.dest: a for a in commands.choices["fit"]._actions}
     assert sorted(options["flow"].choices) == _USER_FLOWS
     assert tuple(options["classifier_model"].choices) == CLASSIFIER_MODELS
+    for command in ("score", "export"):
+        score = next(a for a in commands.choices[command]._actions if a.dest == "score")
+        assert tuple(score.choices) == SCORES
 
 
 def test_fit_takes_the_classifier_model(tmp_path, capsys):

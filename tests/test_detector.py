@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 
 from tfp_flowad import NFADetector
+from tfp_flowad.base import scale_training_lengths
+from tfp_flowad.detector import SCORES
 from tfp_flowad.nn.mlp import mean_logit
 
 SMALL = dict(
@@ -22,6 +24,7 @@ SMALL = dict(
     classifier_hidden_units=(16,),
     classifier_epochs=15,
     classifier_min_steps=0,
+    score_student_steps=50,
     batch_size=128,
     random_state=0,
 )
@@ -60,7 +63,7 @@ def test_fit_returns_self_with_learned_attributes(fitted):
     assert isinstance(fitted, NFADetector)
     assert fitted.feature_names_in_ == ["bytes", "count", "rate", "protocol"]
     # 40 known anomalies: enough for the held-out choice of the density's weight.
-    stages = {"flow", "distillation", "classifier"}
+    stages = {"flow", "distillation", "classifier", "score_student"}
     assert set(fitted.history_) == stages
     assert set(fitted.fit_seconds_) == stages | {"neighbours", "weight_selection"}
     assert "bytes" in fitted.encoder_.log_columns
@@ -103,13 +106,14 @@ def test_each_score_flags_the_contamination_share_with_its_own_threshold(fitted,
     X = data[0]
     original = fitted.score
     try:
-        for kind in ("combined", "density", "classifier"):
+        assert fitted.available_scores() == SCORES
+        for kind in SCORES:
             fitted.score = kind
             assert fitted.threshold_ == fitted.thresholds_[kind]
             assert fitted.predict(X).mean() == pytest.approx(fitted.contamination, abs=0.003)
-        assert len(set(fitted.thresholds_.values())) == 3
+        assert len(set(fitted.thresholds_.values())) == 4
         loaded = NFADetector.load(fitted.save(tmp_path / "model"))
-        assert loaded.score == "classifier" and loaded.threshold_ == fitted.threshold_
+        assert loaded.score == "student" and loaded.threshold_ == fitted.threshold_
         loaded.score = "density"
         assert loaded.threshold_ == fitted.thresholds_["density"]
         with pytest.raises(ValueError, match="score must be one of"):
@@ -581,6 +585,19 @@ def test_export_serves_the_same_scores_in_a_fresh_process(fitted, data, tmp_path
     np.testing.assert_array_equal(np.array(served["is_anomaly"]) > 0, expected > fitted.threshold_)
 
 
+def assert_loads_and_exports_alike(detector, test, tmp_path) -> NFADetector:
+    """Checks that ``detector`` saved and loaded, and its SavedModel served in a fresh process,
+    give its scores of ``test``; returns the loaded detector."""
+    expected = detector.decision_function(test)
+    loaded = NFADetector.load(detector.save(tmp_path / "model"))
+    np.testing.assert_allclose(loaded.decision_function(test), expected, atol=1e-6)
+    served = serve_in_fresh_process(
+        detector.export_saved_model(tmp_path / "serving"), test.head(50), tmp_path
+    )
+    np.testing.assert_allclose(served["anomaly_score"], expected[:50], atol=1e-5)
+    return loaded
+
+
 def serve_in_fresh_process(target, frame, tmp_path) -> dict:
     """The exported model's ``serving_default`` outputs for ``frame``, from a new process."""
     records = tmp_path / "records.json"
@@ -606,14 +623,8 @@ def test_boosted_trees_classifier_saves_loads_and_exports_alike(data, tmp_path):
         (mean_logit(mlp, features) + mean_logit(trees, features)) / 2,
         atol=1e-5,
     )
-    expected = detector.decision_function(test)
-    loaded = NFADetector.load(detector.save(tmp_path / "model"))
+    loaded = assert_loads_and_exports_alike(detector, test, tmp_path)
     assert loaded.classifier_model == "mlp+boosted_trees"
-    np.testing.assert_allclose(loaded.decision_function(test), expected, atol=1e-6)
-    served = serve_in_fresh_process(
-        detector.export_saved_model(tmp_path / "serving"), test.head(50), tmp_path
-    )
-    np.testing.assert_allclose(served["anomaly_score"], expected[:50], atol=1e-5)
 
 
 def test_classifier_model_rejects_unknown_values(data):
@@ -659,3 +670,40 @@ def test_saved_model_cli_runs_the_signature_with_the_same_score(fitted, data, tm
     ).stdout
     served = float(ran.split("Result for output key anomaly_score:")[1].split("[")[1].split("]")[0])
     assert served == pytest.approx(fitted.decision_function(row)[0], abs=1e-4)
+
+
+def test_student_score_is_its_networks_logit_and_saves_and_exports_alike(fitted, data, tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    _, _, test, y_test = data
+    original = fitted.score
+    try:
+        fitted.score = "student"
+        scores = fitted.decision_function(test)
+        logits = fitted.student_(fitted.encoder_.transform(test)).numpy()[:, 0]
+        np.testing.assert_allclose(scores, logits, rtol=1e-5, atol=1e-5)
+        # 50 steps on a toy table: already a detector (test_method checks the ranking).
+        assert roc_auc_score(y_test, scores) > 0.8
+        assert assert_loads_and_exports_alike(fitted, test, tmp_path).score == "student"
+    finally:
+        fitted.score = original
+
+
+def test_without_score_student_steps_there_is_no_student_score(data, tmp_path):
+    X, y, test, _ = data
+    detector = NFADetector(**{**SMALL, "score_student_steps": 0}).fit(X[y == 0])
+    assert detector.student_ is None and "score_student" not in detector.fit_seconds_
+    assert detector.available_scores() == ("combined", "density", "classifier")
+    loaded = NFADetector.load(detector.save(tmp_path / "model"))
+    assert loaded.student_ is None and not (tmp_path / "model" / "student.keras").exists()
+    for model in (detector, loaded):
+        with pytest.raises(ValueError, match="score 'student' is not available"):
+            model.score = "student"
+    with pytest.raises(ValueError, match="score='student' needs score_student_steps >= 1"):
+        NFADetector(**{**SMALL, "score_student_steps": 0}, score="student").fit(X, y)
+    for steps in (-1, 2.5, True):
+        with pytest.raises(ValueError, match=f"score_student_steps must be .*; got {steps}"):
+            NFADetector(**{**SMALL, "score_student_steps": steps}).fit(X, y)
+    # a quick look scales the student's steps like every training length, but 0 stays 0
+    assert scale_training_lengths(detector, 0.5).score_student_steps == 0
+    assert scale_training_lengths(NFADetector(), 0.01).score_student_steps == 30

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from scipy import stats
+from sklearn.metrics import roc_auc_score
 
 from tfp_flowad import losses
 from tfp_flowad.flows import IAF, MAF
@@ -21,6 +22,13 @@ from tfp_flowad.training.classifier import (
     make_classifier_dataset,
 )
 from tfp_flowad.training.distillation import Distiller, distillation_steps
+from tfp_flowad.training.students import (
+    STUDENT_TARGET_QUANTILE,
+    STUDENT_TARGET_WIDTH,
+    fit_score_student,
+    perturbed_normal_rows,
+    soft_anomaly_targets,
+)
 
 
 def test_one_plus_eps_loss_matches_eq_6_by_hand():
@@ -335,3 +343,58 @@ def test_compile_builds_each_optimizer_over_the_weights_its_step_updates():
 def test_trainer_rejects_bad_hyperparameters():
     with pytest.raises(ValueError, match="eps"):
         OnePlusEpsTrainer(make_mlp(2), UniformBoxSampler([0], [1]), eps=1.5)
+
+
+def test_soft_anomaly_targets_are_a_sigmoid_centred_where_normal_rows_end():
+    targets = soft_anomaly_targets(np.array([-1e30, 1.0, 2.0, 4.0, 1e30]), centre=2.0, width=2.0)
+    expected = [0.0, 1 / (1 + np.exp(0.5)), 0.5, 1 / (1 + np.exp(-1.0)), 1.0]
+    np.testing.assert_allclose(targets, expected, atol=1e-7)
+    assert targets.dtype == np.float32
+
+
+def test_perturbed_normal_rows_are_noisy_copies_and_rows_crossed_with_surrogates():
+    rng = np.random.default_rng(0)
+    normal = np.zeros((100, 200), "float32")  # every normal row at the origin
+    surrogates = rng.normal(50.0, 1.0, size=(300, 200)).astype("float32")
+    noisy, crossed = perturbed_normal_rows(normal, surrogates, 4000, rng)
+    assert noisy.shape == crossed.shape == (4000, 200) and noisy.dtype == crossed.dtype
+    # A noisy row is a normal row plus N(0, sigma^2 I), log sigma uniform over
+    # [log 0.01, log 3]: its norm / sqrt(D) estimates sigma within a few percent.
+    log_sigma = np.log(np.linalg.norm(noisy, axis=1) / np.sqrt(200))
+    low, high = np.log(0.01), np.log(3.0)
+    assert low - 0.2 < log_sigma.min() < low + 0.1 and high - 0.1 < log_sigma.max() < high + 0.2
+    assert stats.kstest(log_sigma, stats.uniform(low, high - low).cdf).pvalue > 1e-3
+    # A crossed row keeps a normal row's features but a share, uniform over [0.02, 0.3] per
+    # row, taken from surrogates (values near 50).
+    taken = crossed != 0
+    assert np.all(np.isin(crossed[taken], surrogates))
+    share = taken.mean(1)
+    assert 0.0 < share.min() < 0.04 and 0.27 < share.max() < 0.42  # binomial spread
+    assert share.mean() == pytest.approx(0.16, abs=0.01)
+
+
+def test_score_student_ranks_rows_like_its_teacher():
+    rng = np.random.default_rng(0)
+    keras.utils.set_random_seed(0)
+
+    def teacher(rows):  # a score that rises with the distance from the normal rows' centre
+        return np.linalg.norm(rows, axis=1) ** 2
+
+    normal = rng.normal(size=(2000, 3)).astype("float32")
+    far = rng.normal(size=(2000, 3)).astype("float32") * 4.0
+    normal_scores = teacher(normal)
+    spread = np.subtract(*np.percentile(normal_scores, [75, 25]))
+    student, history = fit_score_student(
+        teacher, [normal, far], normal_scores, spread, (16,), 600, 128, 1e-2, seed=0
+    )
+    assert np.isfinite(history["loss"][-1])
+    rows = rng.normal(size=(3000, 3)).astype("float32") * rng.uniform(0.5, 3.0, size=(3000, 1))
+    logits = student(rows).numpy()[:, 0]
+    # Its logit estimates (s - c) / w, c the teacher's 99th normal percentile, w 3 spreads,
+    # wherever that is moderate, and keeps the teacher's order.
+    centre = np.quantile(normal_scores, STUDENT_TARGET_QUANTILE)
+    z = (teacher(rows) - centre) / (STUDENT_TARGET_WIDTH * spread)
+    moderate = np.abs(z) < 3
+    assert np.corrcoef(logits[moderate], z[moderate])[0, 1] > 0.97
+    labels = (teacher(rows) > centre).astype(int)
+    assert roc_auc_score(labels, logits) > 0.99

@@ -20,19 +20,24 @@ from tfp_flowad.validation import check_labels, check_min_normal_rows
 __all__ = ["BaseDetector", "scale_training_lengths", "training_threshold"]
 
 #: constructor arguments that set a training length besides those ending in ``epochs``.
-_LENGTH_PARAMS = ("distillation_steps", "flow_min_steps", "classifier_min_steps")
+_LENGTH_PARAMS = (
+    "distillation_steps",
+    "flow_min_steps",
+    "classifier_min_steps",
+    "score_student_steps",
+)
 
 
 def scale_training_lengths(detector: "BaseDetector", scale: float) -> "BaseDetector":
     """A new unfitted detector like ``detector`` with every training length times ``scale``.
 
     Training lengths are the integer constructor arguments whose name ends in ``epochs``, and
-    ``distillation_steps``, ``flow_min_steps`` and ``classifier_min_steps``; each is rounded
-    and kept at least 1 (for a quick look or a test run: ``scale=0.05``).
+    those of ``_LENGTH_PARAMS``; each is rounded and kept at least 1, except that 0 (a stage
+    turned off) stays 0 (for a quick look or a test run: ``scale=0.05``).
     """
     params = detector.get_params()
     scaled = {
-        name: max(1, round(value * scale))
+        name: max(1, round(value * scale)) if value else 0
         for name, value in params.items()
         if (name.endswith("epochs") or name in _LENGTH_PARAMS) and isinstance(value, int)
     }

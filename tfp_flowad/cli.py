@@ -101,6 +101,7 @@ def _cmd_fit(args) -> None:
         density_temperature=args.density_temperature,
         classifier_model=args.classifier_model,
         neighbour_rows=args.neighbour_rows,
+        score_student_steps=args.score_student_steps,
     ).fit(X, y)
     detector.save(args.out)
     n_known = 0 if y is None else int(y.sum())
@@ -210,10 +211,11 @@ def _cmd_demo(args) -> None:
     from sklearn.metrics import roc_auc_score
 
     from tfp_flowad.datasets import kdd99_tasks
+    from tfp_flowad.export import served_rows_per_second
 
     tasks = kdd99_tasks(args.seed, ks=(0, 1))
     print("KDD-99 (packaged 10% file, deduplicated), protocol of BENCHMARK.md, seed", args.seed)
-    detector = None
+    detector = task = None
     for task in tasks:
         start = time.perf_counter()
         detector = _make_detector(args).fit(task.X_train, task.y_train)
@@ -222,17 +224,31 @@ def _cmd_demo(args) -> None:
         start = time.perf_counter()
         scores = detector.decision_function(task.X_test)
         rate = len(scores) / (time.perf_counter() - start)
-        auc = roc_auc_score(task.y_test, scores)
+        # every score kind in one pass (the function the fit traced for the training rows)
+        kinds = detector.available_scores()
+        test_scores = detector._score_rows(task.X_test, kinds)
         X_unseen, y_unseen = task.extra_tests["unseen"]
-        unseen = roc_auc_score(y_unseen, detector.decision_function(X_unseen))
+        unseen_scores = detector._score_rows(X_unseen, kinds)
+        aucs = [
+            f"{kind} {roc_auc_score(task.y_test, test_scores[kind]):.4f} (unseen attacks "
+            f"{roc_auc_score(y_unseen, unseen_scores[kind]):.4f})"
+            for kind in ("combined", "student")
+        ]
         stages = ", ".join(f"{k} {v:.1f} s" for k, v in detector.fit_seconds_.items())
         print(
-            f"{task.name:>10}: ROC AUC {auc:.4f} | unseen attacks {unseen:.4f} | "
-            f"known classes {list(task.known_classes)} | fit {seconds:.1f} s ({stages}) | "
-            f"scoring {rate:,.0f} rows/s"
+            f"{task.name:>10}: ROC AUC {', '.join(aucs)} | known classes "
+            f"{list(task.known_classes)} | fit {seconds:.1f} s ({stages}) | combined score "
+            f"in process {rate:,.0f} rows/s"
         )
+    detector.score = "student"
     target = detector.export_saved_model(args.out)
-    print(f"exported the k=1 detector as a SavedModel to {target}")
+    rows = task.X_test.sample(250_000, replace=True, random_state=args.seed)
+    served = served_rows_per_second(target, detector.encoder_.to_tensors(rows))
+    print(
+        f"exported the k=1 detector's student score as a SavedModel to {target}; it serves "
+        f"{served:,.0f} rows/s (1M rows in batches of 250k; 'tfp-flowad export --score "
+        "combined' exports the combined score)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -252,10 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     def score_kind(sub):
         sub.add_argument(
             "--score",
-            choices=("combined", "density", "classifier"),
+            choices=("combined", "density", "classifier", "student"),  # detector.SCORES
             help="the score to return (default: the model's own, 'combined' unless fitted "
-            "otherwise); 'classifier' alone scores about 9 times as many rows per second, "
-            "'is_anomaly' uses that score's own threshold",
+            "otherwise); 'student', one network fitted to rank rows like the combined score, "
+            "scores 30-40 times as many rows per second (KDD-99: ROC AUC within 0.0005 of "
+            "the combined score's); 'is_anomaly' uses that score's own threshold",
         )
 
     fit = commands.add_parser("fit", help="fit a detector on a CSV or Parquet file")
@@ -305,6 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
         "distance to the nearest of them to the flow's density, which catches rows in the gaps "
         "between tight clusters of normal rows (KDD-99: every task 0.998 or more); 0 leaves it "
         "out and scores faster (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--score-student-steps",
+        type=int,
+        default=3000,
+        help="steps of fitting one small network to rank rows like the combined score (the "
+        "'student' score, for serving many rows a second: 'export --score student'); 0 fits "
+        "none (default: %(default)s)",
     )
     fit.add_argument(
         "--classifier-model",

@@ -13,20 +13,22 @@ detector's hyperparameters (``get_params()``).
 Finished fits are skipped on a re-run (the key is ``(dataset, task, method, seed)``), and each
 record is flushed to disk as soon as it is known, so an interrupted run loses only the fit in
 progress. Methods whose fits are identical share one fit: ``normalising-flow``,
-``normalising-flow-density`` and ``normalising-flow-classifier`` are one ``NFADetector`` fit
-scored three ways.
+``normalising-flow-density``, ``normalising-flow-classifier`` and ``normalising-flow-student``
+are one ``NFADetector`` fit scored four ways.
 
 Methods (``METHODS``, in table order): the baselines of ``tfp_flowad.baselines.BASELINES``
 (the paper's, then the reference detectors), then ``normalising-flow`` (``NFADetector()``, its
-default score), ``normalising-flow-density``
-and ``normalising-flow-classifier`` (the same fit scored by ``-log p(x)`` alone and by the
-paper's (1 + eps)-class classifier alone), ``nf-no-neighbours`` (``neighbour_rows=0``: the
+default score), ``normalising-flow-density``, ``normalising-flow-classifier`` and
+``normalising-flow-student`` (the same fit scored by ``-log p(x)`` alone, by the paper's
+(1 + eps)-class classifier alone, and by the one network fitted to rank rows like the default
+score, ``score="student"``), ``nf-no-neighbours`` (``neighbour_rows=0``: the
 combined score without its neighbour term), and, each also without that term, the ablations
 ``nf-no-jacobian`` (``jacobian_penalty=0``), ``nf-realnvp``, ``nf-planar``, ``nf-radial``
 (``flow=...``), and the options ``nf-temperature`` (``density_temperature="auto"``) and
 ``nf-mlp-trees`` (``classifier_model="mlp+boosted_trees"``), on tasks with known anomalies only
 (one-class the first is ``nf-no-neighbours``' fit, and the second's trees would learn from
-surrogates alone).
+surrogates alone); ``nf-mlp-trees-neighbours`` is the default with those trees (the neighbour
+term kept), on tasks with known anomalies only.
 
 Which tasks a method runs on: two-class methods (``needs_known_anomalies``) skip the one-class
 task; one-class methods (``uses_known_anomalies = False``: ``deep-svdd-oc``, ``rae-oc``,
@@ -92,6 +94,7 @@ NF_METHODS: dict[str, _NFMethod] = {
     "normalising-flow": _NFMethod(),
     "normalising-flow-density": _NFMethod(score="density"),
     "normalising-flow-classifier": _NFMethod(score="classifier"),
+    "normalising-flow-student": _NFMethod(score="student"),
     "nf-no-neighbours": _NFMethod(overrides=_WITHOUT_NEIGHBOURS),
     "nf-no-jacobian": _NFMethod(overrides=(("jacobian_penalty", 0.0), *_WITHOUT_NEIGHBOURS)),
     "nf-realnvp": _NFMethod(overrides=(("flow", "realnvp"), *_WITHOUT_NEIGHBOURS)),
@@ -103,6 +106,9 @@ NF_METHODS: dict[str, _NFMethod] = {
     "nf-mlp-trees": _NFMethod(
         overrides=(("classifier_model", "mlp+boosted_trees"), *_WITHOUT_NEIGHBOURS),
         known_only=True,
+    ),
+    "nf-mlp-trees-neighbours": _NFMethod(
+        overrides=(("classifier_model", "mlp+boosted_trees"),), known_only=True
     ),
 }
 

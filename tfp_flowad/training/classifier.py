@@ -12,6 +12,7 @@ import tensorflow as tf
 from tfp_flowad.losses import one_plus_eps_loss
 from tfp_flowad.nn.mlp import mean_logit, select_members
 from tfp_flowad.training.base import StepModel
+from tfp_flowad.training.students import fit_to_targets
 
 __all__ = ["OnePlusEpsTrainer", "distil_ensemble", "make_classifier_dataset"]
 
@@ -263,21 +264,8 @@ def distil_ensemble(
             ],
             axis=0,
         )
-        tables.append((rows, targets[:, None]))
-
-    def draw(seed_pair):
-        """``batch_size`` rows of every part, drawn with replacement, and their targets."""
-        drawn = []
-        for index, (rows, targets) in enumerate(tables):
-            positions = tf.random.stateless_uniform(
-                [batch_size], seed_pair + index, maxval=tf.shape(rows)[0], dtype=tf.int32
-            )
-            drawn.append((tf.gather(rows, positions), tf.gather(targets, positions)))
-        return tuple(tf.concat(part, axis=0) for part in zip(*drawn, strict=True))
-
-    dataset = tf.data.Dataset.random(seed=seed).batch(2).take(steps).map(draw)
-    student.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
-    history = student.fit(
-        dataset.prefetch(tf.data.AUTOTUNE), epochs=1, shuffle=False, verbose=verbose
+        tables.append((rows.numpy(), targets.numpy()))
+    history = fit_to_targets(
+        student, tables, steps, batch_size, learning_rate, "mse", seed, verbose
     )
-    return student, history.history
+    return student, history
