@@ -22,15 +22,32 @@ PAPER = {
     "higgs": "Paper (full HIGGS, 10.5M training rows): normalising-flow 0.572 / 0.574 / 0.586 (one-class / 100 / 1000); best of the paper's table 0.572 / 0.574 / 0.586. Well-known detectors on this sample: one-class ~0.50 (IsolationForest 0.456, Deep SVDD 0.503), XGBOD 0.677 / 0.769 at 100 / 1000 known.",
     "susy": "Paper (full SUSY): normalising-flow 0.701 / 0.801 / 0.829 (one-class / 100 / 1000); best of the paper's table the same. Well-known detectors on this sample: autoencoder 0.782 one-class, XGBOD 0.833 / 0.858 at 100 / 1000 known.",
 }
-NF_ROWS = ("normalising-flow", "normalising-flow-density", "normalising-flow-classifier")
+NF_ROWS = (
+    "normalising-flow",
+    "normalising-flow-density",
+    "normalising-flow-classifier",
+    "normalising-flow-student",
+)
 
 
 def nf_defaults(params: dict) -> str:
     """Which defaults an NFADetector record was fitted with, told from its hyperparameters."""
+    if params.get("neighbour_rows") and params.get("classifier_model") == "mlp+boosted_trees":
+        return (
+            "the `nf-mlp-trees-neighbours` row: the current defaults (neighbour term kept) but "
+            "`classifier_model='mlp+boosted_trees'` (code of commit 6c92e5a)"
+        )
     if params.get("neighbour_rows"):
+        student = (
+            ", and the `normalising-flow-student` row: the one network fitted to rank rows like "
+            f"it (`score_student_steps={params['score_student_steps']}`, commit eea35d1; the "
+            "other scores are as without it)"
+            if params.get("score_student_steps")
+            else ""
+        )
         return (
             "current defaults: the combined score with its neighbour term (`neighbour_rows="
-            f"{params['neighbour_rows']}`, commit 4b686f3)"
+            f"{params['neighbour_rows']}`, commit 4b686f3){student}"
         )
     if params.get("distillation_clipnorm"):
         return "distillation clipped (`distillation_clipnorm=1`, not the default)"
@@ -94,9 +111,11 @@ parts = [
     "fewer than 5 seeds), anomaly = positive class. `normalising-flow` is `NFADetector()` with its "
     "default (combined) score, since session 20 with its neighbour term; `-density` and "
     "`-classifier` are the same fit scored by `-log p(x)` alone and by the (1 + eps)-class "
-    "classifier alone; `nf-no-neighbours` is the combined score without the neighbour term "
+    "classifier alone, and `-student` by the one network fitted to rank rows like the "
+    "combined score (since session 21; measured on KDD-99 only); `nf-no-neighbours` is the combined score without the neighbour term "
     "(`neighbour_rows=0`, the default before session 20: its records are that default's), and "
-    "the other `nf-` rows change one thing each in that configuration. HIGGS and SUSY are the shipped samples "
+    "the other `nf-` rows change one thing each in that configuration, except "
+    "`nf-mlp-trees-neighbours`, the current default with the trees of `nf-mlp-trees`. HIGGS and SUSY are the shipped samples "
     "(16k and 10k rows), so their columns stop at 1000 known anomalies. ADBench sets: at most "
     "10,000 normal training rows per task (`--max-train-rows 10000`). Baselines ran with the code "
     "of commit 7211611 (the later changes to their files only moved shared code); the "
