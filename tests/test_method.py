@@ -391,8 +391,10 @@ def test_score_student_ranks_rows_like_its_teacher():
     far = rng.normal(size=(2000, 3)).astype("float32") * 4.0
     normal_scores = teacher(normal)
     spread = np.subtract(*np.percentile(normal_scores, [75, 25]))
+    parts = [normal, far]
+    scores = [teacher(rows) for rows in parts]
     student, history = fit_score_student(
-        teacher, [normal, far], normal_scores, spread, (16,), 600, 128, 1e-2, seed=0
+        parts, scores, normal_scores, spread, (16,), 600, 128, 1e-2, seed=0
     )
     assert np.isfinite(history["loss"][-1])
     rows = rng.normal(size=(3000, 3)).astype("float32") * rng.uniform(0.5, 3.0, size=(3000, 1))

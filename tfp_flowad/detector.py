@@ -757,12 +757,15 @@ class NFADetector(BaseDetector):
         parts = [clean_normal, surrogates, noisy, crossed]
         if len(anomaly):
             parts.append(encoder.finish(anomaly).numpy())
-        normal_scores = self._feature_scores(clean_normal, "combined")
+        scores = np.split(
+            self._feature_scores(np.concatenate(parts), "combined"),
+            np.cumsum([len(part) for part in parts])[:-1],
+        )
         return fit_score_student(
-            lambda features: self._feature_scores(features, "combined"),
             parts,
-            normal_scores,
-            _median_and_spread(normal_scores)[1],
+            scores,
+            scores[0],
+            _median_and_spread(scores[0])[1],
             tuple(self.classifier_hidden_units),
             self.score_student_steps,
             seed=seed,
@@ -1028,11 +1031,15 @@ class NFADetector(BaseDetector):
         )
 
     def _feature_scores(self, features: np.ndarray, kind: str, batch_size=65536) -> np.ndarray:
-        """Scores of ``kind`` of encoded ``features``, in batches of ``batch_size`` rows."""
+        """Scores of ``kind`` of encoded ``features``, in batches of ``batch_size`` rows, by one
+        traced function (eagerly the neighbour search's chunk loop runs in Python: KDD-99,
+        65k rows, 2.7 s against 2.1 s with the tracing)."""
         parts = self._score_parts()
+        spec = tf.TensorSpec([None, features.shape[1]], tf.float32)
+        score = tf.function(lambda rows: anomaly_score(rows, kind, **parts), [spec])
         return np.concatenate(
             [
-                anomaly_score(features[start : start + batch_size], kind, **parts).numpy()
+                score(features[start : start + batch_size]).numpy()
                 for start in range(0, len(features), batch_size)
             ]
         )
