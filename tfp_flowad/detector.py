@@ -1253,16 +1253,7 @@ def _check_score(score: str) -> None:
         raise ValueError(f"score must be one of {list(SCORES)}; got {score!r}")
 
 
-def anomaly_score(
-    features,
-    kind: str,
-    flow,
-    classifier,
-    scaling=None,
-    temperature: float = 1.0,
-    neighbours=None,
-    student=None,
-) -> tf.Tensor:
+def anomaly_score(features, kind: str, *parts, **named_parts) -> tf.Tensor:
     """Anomaly scores of encoded ``features``, higher = more abnormal.
 
     ``density = -log p_T(x)`` (the flow at ``temperature`` ``T``, ``Flow.log_prob``; ``T = 1``
@@ -1274,11 +1265,10 @@ def anomaly_score(
     bounds how far the classifier can pull a row towards "normal" (to ``-w_c log 2``), so a
     region the classifier wrongly extrapolates as normal keeps the density's verdict.
     ``student = logit_S(x)``, the logit of the network fitted to rank rows like the combined
-    score (``fit_score_student``).
+    score (``fit_score_student``). The fitted parts (``flow, classifier, scaling,
+    temperature, neighbours, student``) are passed on to ``score_terms`` as given.
     """
-    return score_terms(
-        features, (kind,), flow, classifier, scaling, temperature, neighbours, student
-    )[kind]
+    return score_terms(features, (kind,), *parts, **named_parts)[kind]
 
 
 def score_terms(
