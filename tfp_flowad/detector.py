@@ -211,7 +211,7 @@ class NFADetector(BaseDetector):
             ``STUDENT_POOL`` normal rows, as many surrogates and ``perturbed_normal_rows`` of
             each kind, and the known anomalies). Its logit is the ``"student"`` score: the combined
             score's multiply-adds are the flow's, the neighbour search's and the ensemble's
-            (KDD-99: about 1M a row), the student's 10k, so a SavedModel of it serves 30-40
+            (KDD-99: about 1M a row), the student's 10k, so a SavedModel of it serves 17-50
             times more rows a second (``tfp-flowad export --score student``). It is fitted
             last and changes no other score. 0 fits none.
         density_temperature: ``T`` of the density score ``-log p_T(x)``, the flow's
