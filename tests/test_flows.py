@@ -72,6 +72,24 @@ def test_sample_and_log_prob_match_the_inverse_and_its_autodiff_jacobian(name):
     np.testing.assert_allclose(flow.log_prob(x).numpy(), log_prob.numpy(), atol=1e-6)
 
 
+@pytest.mark.parametrize("name,method", [("maf", "log_prob"), ("iaf", "sample_and_log_prob")])
+def test_each_made_runs_once_per_one_pass_density(name, method, monkeypatch):
+    """The one-pass direction of an autoregressive flow calls each step's MADE once: its
+    outputs serve both the image and the log-determinant (``_reusing_last_call``; the tests
+    above check that the numbers are the change of variables)."""
+    from tfp_flowad.nn.made import MADE
+
+    flow = small_flow(name)
+    perturb_weights(flow, seed=2)
+    x = tf.constant(np.random.default_rng(3).standard_normal((5, 3)), tf.float32)
+    args = {"log_prob": (x,), "sample_and_log_prob": (5,)}[method]
+    calls = []
+    call = MADE.call
+    monkeypatch.setattr(MADE, "call", lambda self, inputs: calls.append(1) or call(self, inputs))
+    tf.function(lambda: getattr(flow, method)(*args)).get_concrete_function()
+    assert len(calls) == flow.num_layers
+
+
 @pytest.mark.parametrize("dtype,tol", [("float32", 1e-4), ("float64", 1e-8)])
 @pytest.mark.parametrize("name", FLOW_NAMES)
 def test_inverse_of_forward_is_identity(name, dtype, tol):

@@ -44,9 +44,29 @@ class _AutoregressiveFlow(PermutedStepsFlow):
         # A fresh callable per build: TFP shares its forward/inverse cache between bijectors
         # with equal parameters, which would leak tensors across Keras' graphs.
         return [
-            tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=lambda x, made=made: made(x))
+            tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=_reusing_last_call(made))
             for made in self.mades
         ]
+
+
+def _reusing_last_call(made: MADE):
+    """``made`` as a function that, called again on the very tensor of its last call, returns
+    that call's outputs instead of running the network again.
+
+    TFP's affine autoregressive step calls its conditioner once for a point's image and again
+    for the log-determinant at the same point (``inverse`` then ``inverse_log_det_jacobian``
+    in ``log_prob``; ``forward`` then ``forward_log_det_jacobian`` of an inverted step in
+    ``sample_and_log_prob``). Reusing the first call's outputs computes the same numbers with
+    half the network passes.
+    """
+    last = {}
+
+    def shift_and_log_scale(x):
+        if last.get("input") is not x:
+            last["input"], last["outputs"] = x, made(x)
+        return last["outputs"]
+
+    return shift_and_log_scale
 
 
 @keras.saving.register_keras_serializable(package="tfp_flowad")
