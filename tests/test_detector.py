@@ -1,6 +1,7 @@
 """NFADetector end to end on a small mixed table: fit, score, save/load, export, errors."""
 
 import json
+import logging
 import subprocess
 import sys
 import warnings
@@ -9,6 +10,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 
 from tfp_flowad import NFADetector
 from tfp_flowad.base import scale_training_lengths
@@ -157,6 +159,22 @@ def test_save_load_round_trip_gives_same_scores(fitted, data, tmp_path):
     )
     fitted.save(path)  # replacing a saved detector works
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_detectors_in_one_process_trace_without_retracing_warnings(fitted, data, tmp_path):
+    """Every loaded detector traces its own scoring function once; TensorFlow counts those
+    traces together (one code object) and would warn of retracing after five."""
+    path = fitted.save(tmp_path / "model")
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    tf.get_logger().addHandler(handler)
+    try:
+        for _ in range(7):
+            NFADetector.load(path).decision_function(data[2].iloc[:5])
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert not [r.getMessage() for r in records if "retracing" in r.getMessage()]
 
 
 def test_load_errors_name_the_problem(fitted, tmp_path):

@@ -25,6 +25,7 @@ a SavedModel serves it at the cost of a single classifier network.
 """
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -61,6 +62,22 @@ _DISTILLED_FLOWS = {"maf"}
 #: the flows a user may choose (the IAF is only ever the distilled student).
 _USER_FLOWS = sorted(set(FLOWS) - {"iaf"})
 _MANIFEST = "detector.json"
+
+
+class _OwnTracingFilter(logging.Filter):
+    """Drops TensorFlow's "frequent retracing" warning about this module's scoring functions.
+
+    Each fitted detector traces one function per score kind, once; TensorFlow counts the traces
+    of every function made from the same code together, so after five detectors (or score
+    kinds) in one process it warns of retracing that is not happening.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("tf.function retracing" in message and "NFADetector." in message)
+
+
+tf.get_logger().addFilter(_OwnTracingFilter())
 
 
 class NFADetector(BaseDetector):
