@@ -91,7 +91,7 @@ def test_distillation_makes_the_student_agree_with_the_teacher():
     distiller.compile(optimizer=keras.optimizers.Adam(3e-3))
     teacher.trainable = False
     start = float(distiller.evaluate(distillation_steps(5), verbose=0))
-    distiller.fit(distillation_steps(400), epochs=1, verbose=0)
+    distiller.fit(distillation_steps(400), epochs=1, shuffle=False, verbose=0)
     end = float(distiller.evaluate(distillation_steps(5), verbose=0))
     assert end < 0.5 * start and end < 0.05
     x, student_log_prob = student.sample_and_log_prob(2000)
@@ -116,7 +116,7 @@ def test_distillation_skips_steps_where_the_teacher_overflows():
     distiller = Distiller(_OverflowingTeacher(), student, batch_size=64)
     distiller.compile(optimizer=keras.optimizers.Adam(1e-2))
     before = [w.copy() for w in student.get_weights()]
-    history = distiller.fit(distillation_steps(30), epochs=1, verbose=0).history
+    history = distiller.fit(distillation_steps(30), epochs=1, shuffle=False, verbose=0).history
     weights = student.get_weights()
     # Without the guard the first overflowing sample turns every weight into NaN.
     assert all(np.isfinite(w).all() for w in weights)
@@ -141,7 +141,9 @@ def test_one_plus_eps_trainer_skips_steps_with_infinite_surrogates():
     normal = np.random.default_rng(0).normal(0, 1, (512, 2)).astype("float32")
     trainer = OnePlusEpsTrainer(make_mlp(2, (8,)), _SometimesInfiniteSampler(), eps=0.1)
     trainer.compile(optimizer=keras.optimizers.Adam(1e-2))
-    history = trainer.fit(make_classifier_dataset(normal, None, 64, seed=0), epochs=3, verbose=0)
+    history = trainer.fit(
+        make_classifier_dataset(normal, None, 64, seed=0), epochs=3, shuffle=False, verbose=0
+    )
     assert all(np.isfinite(w).all() for w in trainer.network.get_weights())
     assert np.isfinite(history.history["loss"]).all()
     logits = trainer(np.array([[0, 0], [3.5, -3.5]], "float32")).numpy()
@@ -166,7 +168,7 @@ def test_one_plus_eps_trainer_separates_normals_from_surrogates_and_known_anomal
     trainer = OnePlusEpsTrainer(make_mlp(2, (32, 32)), sampler, gamma=1.0, eps=0.1)
     trainer.compile(optimizer=keras.optimizers.Adam(3e-3))
     history = trainer.fit(
-        make_classifier_dataset(normal, anomaly, 256, seed=0), epochs=8, verbose=0
+        make_classifier_dataset(normal, anomaly, 256, seed=0), epochs=8, shuffle=False, verbose=0
     )
     assert set(history.history) >= {"loss", "normal", "anomaly", "surrogate"}
     assert history.history["loss"][-1] < history.history["loss"][0]
@@ -307,7 +309,12 @@ def test_weight_averaging_gives_the_network_the_average_of_its_iterates():
         on_train_batch_end=lambda *_, **__: iterates.append(network.get_weights())
     )
     normal = np.random.default_rng(0).normal(size=(320, 3)).astype("float32")
-    trainer.fit(make_classifier_dataset(normal, None, 32, seed=0), callbacks=[record], verbose=0)
+    trainer.fit(
+        make_classifier_dataset(normal, None, 32, seed=0),
+        callbacks=[record],
+        shuffle=False,
+        verbose=0,
+    )
     average = iterates[0]
     for weights in iterates[1:]:
         average = [momentum * a + (1 - momentum) * w for a, w in zip(average, weights, strict=True)]
