@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from tfp_flowad.flows import FLOWS
+from tfp_flowad.nn import MADE
 
 FLOW_NAMES = sorted(FLOWS)
 
@@ -77,8 +78,6 @@ def test_each_made_runs_once_per_one_pass_density(name, method, monkeypatch):
     """The one-pass direction of an autoregressive flow calls each step's MADE once: its
     outputs serve both the image and the log-determinant (``_reusing_last_call``; the tests
     above check that the numbers are the change of variables)."""
-    from tfp_flowad.nn.made import MADE
-
     flow = small_flow(name)
     perturb_weights(flow, seed=2)
     x = tf.constant(np.random.default_rng(3).standard_normal((5, 3)), tf.float32)
@@ -218,8 +217,6 @@ def test_bad_arguments_are_named():
 
 @pytest.mark.parametrize("order", ["left-to-right", "right-to-left", [2, 0, 3, 1]])
 def test_made_output_depends_only_on_earlier_inputs_in_its_order(order):
-    from tfp_flowad.nn import MADE
-
     made = MADE(4, hidden_units=(12, 12), input_order=order)
     x = tf.constant(np.random.default_rng(0).standard_normal((3, 4)), tf.float32)
     with tf.GradientTape(persistent=True) as tape:
