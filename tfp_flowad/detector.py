@@ -219,7 +219,7 @@ class NFADetector(BaseDetector):
             -> 0.880 / 0.916 / 0.922), nowhere else by more than 0.0002 (docs/RESULTS.md,
             "The neighbour term"). Cost: every score
             computes the distances to the references, ``neighbour_rows * D`` multiply-adds a
-            row (KDD-99's 122 features: about 500k, three times the MAF's), and the model
+            row (KDD-99's tasks encode to 72-115 features: 300k-470k), and the model
             holds them, ``neighbour_rows * D`` floats.
         score_student_steps: with a number of steps, the fit ends by training one MLP of
             ``classifier_hidden_units`` to rank rows like the combined score
@@ -228,7 +228,7 @@ class NFADetector(BaseDetector):
             ``STUDENT_POOL`` normal rows, as many surrogates and ``perturbed_normal_rows`` of
             each kind, and the known anomalies). Its logit is the ``"student"`` score: the combined
             score's multiply-adds are the flow's, the neighbour search's and the ensemble's
-            (KDD-99: about 1M a row), the student's 10k, so a SavedModel of it serves 17-50
+            (KDD-99: 0.45-0.7M a row), the student's 7-9k, so a SavedModel of it serves 17-50
             times more rows a second (``tfp-flowad export --score student``). It is fitted
             last and changes no other score. 0 fits none.
         density_temperature: ``T`` of the density score ``-log p_T(x)``, the flow's
