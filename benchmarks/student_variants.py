@@ -1,9 +1,9 @@
 """Where does the student score trail the combined score, and what closes the gap?
 
 For each data set, task and seed (the benchmark's splits, at most 10,000 normal training rows),
-fits the default detector once, then fits its student stage again under variants of the soft
-target's centre (``STUDENT_TARGET_QUANTILE``, set on ``tfp_flowad.training.students``) and of
-the number of steps (``score_student_steps``), and scores the test rows with each. The
+fits the default detector once, then fits its student stage again (``refit_student``) under
+variants of the soft target's centre (``score_student_target_quantile``) and of the number of
+steps (``score_student_steps``), and scores the test rows with each. The
 combined score, the classifier alone and the fit's own student are recorded beside them.
 
 Writes ``benchmarks/results/student_variants.jsonl`` (one line per fit) and prints a table.
@@ -16,11 +16,8 @@ import json
 import time
 from pathlib import Path
 
-import keras
-import numpy as np
 from sklearn.metrics import roc_auc_score
 
-import tfp_flowad.training.students as students
 from tfp_flowad import NFADetector
 from tfp_flowad.benchmark.runner import benchmark_tasks
 
@@ -42,28 +39,21 @@ def main() -> None:
     parser.add_argument("task")
     parser.add_argument("--seeds", default="0-2")
     args = parser.parse_args()
-    default_quantile = students.STUDENT_TARGET_QUANTILE
     for task in benchmark_tasks(args.dataset, args.seeds, args.task, {"max_train_rows": 10000}):
         detector = NFADetector(random_state=task.seed).fit(task.X_train, task.y_train)
         record = {"dataset": args.dataset, "task": args.task, "seed": task.seed}
         for kind in ("combined", "classifier", "student"):
             record[kind] = auc(detector, kind, task)
-        y = np.asarray(task.y_train)
-        raw = detector.encoder_.raw_matrix(task.X_train)
         record["variants"] = {}
         for name, (quantile, steps) in VARIANTS.items():
-            students.STUDENT_TARGET_QUANTILE = quantile
-            detector.score_student_steps = steps
-            keras.utils.set_random_seed(task.seed)
+            detector.set_params(score_student_target_quantile=quantile, score_student_steps=steps)
             start = time.perf_counter()
-            detector.student_, _ = detector._fit_score_student(raw[y == 0], raw[y == 1], task.seed)
+            detector.refit_student(task.X_train, task.y_train)
             seconds = time.perf_counter() - start
-            detector._scorers.clear()  # the traced scoring functions hold the old student
             record["variants"][name] = {
                 "roc_auc": auc(detector, "student", task),
                 "seconds": seconds,
             }
-        students.STUDENT_TARGET_QUANTILE = default_quantile
         with RESULTS.open("a") as out:
             out.write(json.dumps(record) + "\n")
         cells = " | ".join(f"{v['roc_auc']:.4f}" for v in record["variants"].values())

@@ -725,3 +725,47 @@ def test_without_score_student_steps_there_is_no_student_score(data, tmp_path):
     # a quick look scales the student's steps like every training length, but 0 stays 0
     assert scale_training_lengths(detector, 0.5).score_student_steps == 0
     assert scale_training_lengths(NFADetector(), 0.01).score_student_steps == 30
+
+
+def test_refit_student_replaces_the_student_and_nothing_else(data, tmp_path):
+    X, y, test, _ = data
+    detector = NFADetector(**{**SMALL, "score_student_steps": 0}).fit(X, y)
+    combined = detector.decision_function(test)
+    with pytest.raises(ValueError, match="refit_student needs score_student_steps >= 1; got 0"):
+        detector.refit_student(X, y)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        NFADetector(**SMALL).refit_student(X, y)
+    detector.set_params(score_student_steps=50).refit_student(X, y)
+    assert "score_student" in detector.fit_seconds_
+
+    def student_scores():
+        detector.score = "student"
+        try:
+            scores = detector.decision_function(test)
+        finally:
+            detector.score = "combined"
+        logits = detector.student_(detector.encoder_.transform(test)).numpy()[:, 0]
+        np.testing.assert_allclose(scores, logits, rtol=1e-5, atol=1e-5)
+        return scores
+
+    first = student_scores()
+    np.testing.assert_array_equal(detector.decision_function(test), combined)
+    assert detector.thresholds_["student"] == pytest.approx(
+        np.quantile(detector.training_scores_["student"], 1 - detector.contamination)
+    )
+    # Another target centre: a new network, and the scores are its own (no stale trace).
+    detector.set_params(score_student_target_quantile=0.5).refit_student(X, y)
+    second = student_scores()
+    assert not np.allclose(first, second, atol=1e-3)
+    loaded = NFADetector.load(detector.save(tmp_path / "model"))
+    assert loaded.score_student_target_quantile == 0.5
+    loaded.score = "student"
+    np.testing.assert_allclose(loaded.decision_function(test), second, atol=1e-6)
+    # A bad value is refused before anything changes.
+    for quantile in (0.0, 1.0, "high"):
+        detector.set_params(score_student_target_quantile=quantile)
+        with pytest.raises(
+            ValueError, match=f"score_student_target_quantile must be in .*{quantile}"
+        ):
+            detector.refit_student(X, y)
+    assert student_scores() == pytest.approx(second)

@@ -14,7 +14,6 @@ import tensorflow as tf
 from tfp_flowad.nn.mlp import make_mlp
 
 __all__ = [
-    "STUDENT_TARGET_QUANTILE",
     "STUDENT_TARGET_WIDTH",
     "fit_score_student",
     "fit_to_targets",
@@ -22,8 +21,6 @@ __all__ = [
     "soft_anomaly_targets",
 ]
 
-#: the combined score's quantile over the normal training rows where the student's target is 1/2.
-STUDENT_TARGET_QUANTILE = 0.99
 #: the width of the student's sigmoid target, in spreads (``_median_and_spread``) of the
 #: normal rows' combined scores.
 STUDENT_TARGET_WIDTH = 3.0
@@ -140,6 +137,7 @@ def fit_score_student(
     steps: int,
     batch_size: int = 512,
     learning_rate: float = 3e-3,
+    target_quantile: float = 0.99,
     seed: int | None = None,
     verbose: int = 0,
 ) -> tuple[keras.Model, dict]:
@@ -147,7 +145,7 @@ def fit_score_student(
 
     ``min E_x[BCE(t(x), sigmoid(logit_S(x)))]`` with the soft target ``t(x) =
     sigmoid((s(x) - c) / w)`` (``soft_anomaly_targets``), ``s`` the teacher's score, ``c`` its
-    ``STUDENT_TARGET_QUANTILE`` quantile over the normal rows and ``w = STUDENT_TARGET_WIDTH *
+    ``target_quantile`` quantile over the normal rows and ``w = STUDENT_TARGET_WIDTH *
     spread``; ``x`` drawn equally from each of ``parts``. The student's logit estimates
     ``(s(x) - c) / w`` where that is moderate and only its sign where it is large, so it keeps
     the teacher's order where normal and abnormal rows meet. (A regression on ``asinh(s)``
@@ -166,13 +164,14 @@ def fit_score_student(
         steps: optimizer steps.
         batch_size: rows per part and step.
         learning_rate: Adam's peak learning rate.
+        target_quantile: the quantile of ``normal_scores`` where the target is 1/2 (``c``).
         seed: seed of the row draws (initial weights come from Keras' global seed).
         verbose: Keras verbosity.
 
     Returns:
         The student (``[batch, D] -> [batch, 1]``, its logit the score) and its history.
     """
-    centre = float(np.quantile(normal_scores, STUDENT_TARGET_QUANTILE))
+    centre = float(np.quantile(normal_scores, target_quantile))
     width = STUDENT_TARGET_WIDTH * spread
     tables = [
         (rows, soft_anomaly_targets(scores, centre, width))
