@@ -85,7 +85,7 @@ from tfp_flowad.datasets import load_moons
 from tfp_flowad.flows import IAF, MAF, PlanarFlow, RadialFlow, RealNVP
 from tfp_flowad.nn.mlp import make_mlp
 from tfp_flowad.sampling import TailSampler, sample_gaussian_tail, tail_radius_squared
-from tfp_flowad.training.classifier import OnePlusEpsTrainer, make_classifier_dataset
+from tfp_flowad.training.classifier import OnePlusEpsTrainer, make_classifier_dataset, steps_per_pass
 from tfp_flowad.training.distillation import Distiller, distillation_steps
 
 SMALL = os.environ.get("TFP_FLOWAD_NOTEBOOK_SMALL") == "1"
@@ -383,7 +383,9 @@ for ax, (label, sampler_flow) in zip(axes, [("MAF, lambda = 0", maf), (f"IAF dis
     classifier = make_mlp(2, (64, 64))
     trainer = OnePlusEpsTrainer(classifier, TailSampler(sampler_flow, P_VALUE, seed=0), gamma=1.0, eps=0.05)
     trainer.compile(optimizer=keras.optimizers.Adam(3e-3))
-    trainer.fit(make_classifier_dataset(x_train, None, batch_size=256, seed=0), epochs=CLASSIFIER_EPOCHS, verbose=0)
+    # One endless stream of batches; an epoch is one pass over the normal rows.
+    trainer.fit(make_classifier_dataset(x_train, None, batch_size=256, seed=0), epochs=CLASSIFIER_EPOCHS,
+                steps_per_epoch=steps_per_pass(len(x_train), 256), verbose=0)
     p_normal = tf.sigmoid(classifier(grid)[:, 0]).numpy().reshape(GRID, GRID)
     false_alarms = np.mean(tf.sigmoid(classifier(x_test)[:, 0]).numpy() < 0.5)
     mesh = ax.contourf(grid_x, grid_y, p_normal, levels=np.linspace(0, 1, 11), cmap="RdYlBu")

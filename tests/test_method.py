@@ -20,6 +20,7 @@ from tfp_flowad.training.classifier import (
     OnePlusEpsTrainer,
     distil_ensemble,
     make_classifier_dataset,
+    steps_per_pass,
 )
 from tfp_flowad.training.distillation import Distiller, distillation_steps
 from tfp_flowad.training.students import (
@@ -141,7 +142,11 @@ def test_one_plus_eps_trainer_skips_steps_with_infinite_surrogates():
     trainer = OnePlusEpsTrainer(make_mlp(2, (8,)), _SometimesInfiniteSampler(), eps=0.1)
     trainer.compile(optimizer=keras.optimizers.Adam(1e-2))
     history = trainer.fit(
-        make_classifier_dataset(normal, None, 64, seed=0), epochs=3, shuffle=False, verbose=0
+        make_classifier_dataset(normal, None, 64, seed=0),
+        epochs=3,
+        steps_per_epoch=steps_per_pass(len(normal), 64),
+        shuffle=False,
+        verbose=0,
     )
     assert all(np.isfinite(w).all() for w in trainer.network.get_weights())
     assert np.isfinite(history.history["loss"]).all()
@@ -167,12 +172,40 @@ def test_one_plus_eps_trainer_separates_normals_from_surrogates_and_known_anomal
     trainer = OnePlusEpsTrainer(make_mlp(2, (32, 32)), sampler, gamma=1.0, eps=0.1)
     trainer.compile(optimizer=keras.optimizers.Adam(3e-3))
     history = trainer.fit(
-        make_classifier_dataset(normal, anomaly, 256, seed=0), epochs=8, shuffle=False, verbose=0
+        make_classifier_dataset(normal, anomaly, 256, seed=0),
+        epochs=8,
+        steps_per_epoch=steps_per_pass(len(normal), 256),
+        shuffle=False,
+        verbose=0,
     )
     assert set(history.history) >= {"loss", "normal", "anomaly", "surrogate"}
     assert history.history["loss"][-1] < history.history["loss"][0]
     logits = trainer(np.array([[0, 0], [6, 6], [-7, 7]], "float32")).numpy()
     assert logits[0] > logits[1] and logits[0] > logits[2]
+
+
+def test_classifier_dataset_is_one_endless_stream_for_the_whole_fit():
+    # Fitted with steps_per_epoch, Keras keeps one iterator of it for every epoch, so the order
+    # is the seed's alone, not the prefetch threads' timing (see make_classifier_dataset).
+    normal = np.arange(300, dtype="float32")[:, None] * np.ones((1, 2), "float32")
+    anomaly = -np.ones((30, 2), "float32")
+    dataset = make_classifier_dataset(normal, anomaly, 32, seed=0)
+    assert dataset.cardinality() == tf.data.INFINITE_CARDINALITY
+    # Batches run across passes; each pass holds every normal row once, in a new order.
+    batches = dataset.take(steps_per_pass(len(normal), 32, passes=3))
+    rows = np.concatenate([batch["normal"].numpy()[:, 0] for batch in batches])
+    passes = rows[:900].reshape(3, 300)
+    for one_pass in passes:
+        np.testing.assert_array_equal(np.sort(one_pass), np.arange(300))
+    assert not np.array_equal(passes[0], passes[1])
+    # For evaluation: one pass, in order.
+    evaluation = make_classifier_dataset(normal, None, 32, seed=0, training=False)
+    rows = np.concatenate([batch["normal"].numpy()[:, 0] for batch in evaluation])
+    np.testing.assert_array_equal(rows, np.arange(300))
+    trainer = OnePlusEpsTrainer(make_mlp(2, (4,)), UniformBoxSampler([-1, -1], [2, 2], seed=0))
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
+    trainer.fit(dataset, epochs=3, steps_per_epoch=10, shuffle=False, verbose=0)
+    assert int(trainer.optimizer.iterations) == 30
 
 
 def test_one_plus_eps_trainer_gradients_reach_every_classifier_weight():
@@ -310,6 +343,7 @@ def test_weight_averaging_gives_the_network_the_average_of_its_iterates():
     normal = np.random.default_rng(0).normal(size=(320, 3)).astype("float32")
     trainer.fit(
         make_classifier_dataset(normal, None, 32, seed=0),
+        steps_per_epoch=steps_per_pass(len(normal), 32),
         callbacks=[record],
         shuffle=False,
         verbose=0,

@@ -50,6 +50,7 @@ from tfp_flowad.training.classifier import (
     OnePlusEpsTrainer,
     distil_ensemble,
     make_classifier_dataset,
+    steps_per_pass,
 )
 from tfp_flowad.training.distillation import Distiller, distillation_steps
 from tfp_flowad.training.students import fit_score_student, perturbed_normal_rows
@@ -632,17 +633,16 @@ class NFADetector(BaseDetector):
         def noisy(batch, stateless_seed):
             return encoder.finish(encoder.dequantise(batch, tf.cast(stateless_seed, tf.int32)))
 
-        def flow_data(rows, passes=1):
+        def flow_data(rows, training=True):
             return make_classifier_dataset(
-                rows, None, self.batch_size, seed, transform=noisy, passes=passes
+                rows, None, self.batch_size, seed, transform=noisy, training=training
             ).map(lambda batch: batch["normal"])
 
-        # Batches run across pass boundaries, so an epoch of p passes is ceil(p n / B) steps.
         passes_per_epoch = max(
             1,
             math.ceil(self.flow_min_steps * self.batch_size / (self.flow_epochs * len(normal))),
         )
-        steps_per_epoch = math.ceil(passes_per_epoch * len(normal) / self.batch_size)
+        steps_per_epoch = steps_per_pass(len(normal), self.batch_size, passes_per_epoch)
         callbacks = []
         if len(validation):
             callbacks = [
@@ -656,9 +656,10 @@ class NFADetector(BaseDetector):
         flow = self._make_flow(self.flow, self.encoder_.output_dim, seed, self.jacobian_penalty)
         flow.compile(optimizer=self._flow_optimizer(steps_per_epoch * self.flow_epochs))
         history = flow.fit(
-            flow_data(normal, passes_per_epoch),
-            validation_data=flow_data(validation) if len(validation) else None,
+            flow_data(normal),
+            validation_data=flow_data(validation, training=False) if len(validation) else None,
             epochs=self.flow_epochs,
+            steps_per_epoch=steps_per_epoch,
             callbacks=callbacks,
             shuffle=False,  # the dataset shuffles itself
             verbose=self.verbose,
@@ -730,7 +731,7 @@ class NFADetector(BaseDetector):
         trainer = OnePlusEpsTrainer(
             network, sampler, self.gamma, self.eps_, surrogates_per_step=self.batch_size
         )
-        steps_per_epoch = math.ceil(len(normal) / self.batch_size)
+        steps_per_epoch = steps_per_pass(len(normal), self.batch_size)
         epochs = max(self.classifier_epochs, math.ceil(self.classifier_min_steps / steps_per_epoch))
         averaging = self.classifier_averaging
         if isinstance(averaging, str):  # "auto"
@@ -751,6 +752,7 @@ class NFADetector(BaseDetector):
                 anomaly_members=anomaly_members,
             ),
             epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
             shuffle=False,
             verbose=self.verbose,
         )

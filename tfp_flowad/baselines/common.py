@@ -20,7 +20,11 @@ import tensorflow as tf
 
 from tfp_flowad.base import BaseDetector
 from tfp_flowad.nn.mlp import make_mlp
-from tfp_flowad.training.classifier import OnePlusEpsTrainer, make_classifier_dataset
+from tfp_flowad.training.classifier import (
+    OnePlusEpsTrainer,
+    make_classifier_dataset,
+    steps_per_pass,
+)
 
 __all__ = [
     "Baseline",
@@ -100,20 +104,23 @@ class KerasBaseline(Baseline):
         """Fits ``model`` to ``(inputs, targets)`` with Adam on shuffled mini-batches.
 
         The model is compiled on the first call only, so repeated calls (alternating schemes
-        such as the robust autoencoder's) keep the optimiser's state. Shuffling uses NumPy's
-        global generator, which ``_seed_everything`` seeds.
+        such as the robust autoencoder's) keep the optimiser's state. The rows come as one
+        endless stream, reshuffled at every pass from ``random_state``, an epoch a pass
+        (``make_classifier_dataset`` says why one stream).
 
         Returns:
             The Keras history dict.
         """
         if not model.compiled:
             model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss=loss)
+        rows = tf.data.Dataset.from_tensor_slices((inputs, targets)).shuffle(
+            len(inputs), seed=self.random_state, reshuffle_each_iteration=True
+        )
         history = model.fit(
-            inputs,
-            targets,
-            batch_size=self.batch_size,
+            rows.repeat().batch(self.batch_size).prefetch(tf.data.AUTOTUNE),
             epochs=epochs,
-            shuffle=True,
+            steps_per_epoch=steps_per_pass(len(inputs), self.batch_size),
+            shuffle=False,
             verbose=self.verbose,
         )
         return history.history
@@ -150,11 +157,18 @@ class ClassifierBaseline(KerasBaseline):
         network = make_mlp(features.shape[1], tuple(self.hidden_units))
         trainer = make_trainer(network)
         trainer.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
+        normal = features[y == 0]
         dataset = make_classifier_dataset(
-            features[y == 0], features[y == 1], self.batch_size, self.random_state
+            normal, features[y == 1], self.batch_size, self.random_state
         )
         # The dataset shuffles itself: shuffle=False keeps Keras from warning that it cannot.
-        history = trainer.fit(dataset, epochs=self.epochs, shuffle=False, verbose=self.verbose)
+        history = trainer.fit(
+            dataset,
+            epochs=self.epochs,
+            steps_per_epoch=steps_per_pass(len(normal), self.batch_size),
+            shuffle=False,
+            verbose=self.verbose,
+        )
         return network, trainer, history.history
 
     def _score(self, X: np.ndarray) -> np.ndarray:

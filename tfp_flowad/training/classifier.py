@@ -5,6 +5,8 @@ estimate of ``P(C+ | x)``) and a sampler of surrogate anomalies; each ``train_st
 surrogates (paper Algorithm 1: "while not converged do sample surrogate anomalies, update f").
 """
 
+import math
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -14,7 +16,12 @@ from tfp_flowad.nn.mlp import mean_logit, select_members
 from tfp_flowad.training.base import StepModel
 from tfp_flowad.training.students import fit_to_targets
 
-__all__ = ["OnePlusEpsTrainer", "distil_ensemble", "make_classifier_dataset"]
+__all__ = [
+    "OnePlusEpsTrainer",
+    "distil_ensemble",
+    "make_classifier_dataset",
+    "steps_per_pass",
+]
 
 
 @keras.saving.register_keras_serializable(package="tfp_flowad")
@@ -154,19 +161,33 @@ class OnePlusEpsTrainer(StepModel):
         return cls(**config)
 
 
+def steps_per_pass(rows: int, batch_size: int, passes: int = 1) -> int:
+    """``ceil(passes * rows / batch_size)``: the steps of ``passes`` passes over ``rows`` rows
+    of a ``make_classifier_dataset`` stream, whose batches run across pass boundaries."""
+    return max(1, math.ceil(passes * rows / batch_size))
+
+
 def make_classifier_dataset(
     normal,
     anomaly=None,
     batch_size: int = 512,
     seed: int | None = None,
     transform=None,
-    passes: int = 1,
     anomaly_members=None,
+    training: bool = True,
 ) -> tf.data.Dataset:
     """Batches of ``{"normal": ..., "anomaly": ...}`` for ``OnePlusEpsTrainer.fit``.
 
-    ``passes`` passes over the normal rows are an epoch; the (few) known anomalies are
-    reshuffled and repeated so that every step sees ``min(batch_size, n_anomalies)`` of them.
+    For training (``training=True``) it is one endless stream for the whole fit: the normal
+    rows reshuffled at every pass, batches running across pass boundaries, and the (few) known
+    anomalies reshuffled and repeated so that every step sees ``min(batch_size, n-)`` of them.
+    Fit it with ``steps_per_epoch`` (``steps_per_pass``): Keras then keeps one iterator for
+    every epoch, so the order depends on ``seed`` alone. (A finite dataset gets a new iterator
+    every epoch, and Keras makes and drops one more at each epoch's end; their prefetch threads
+    draw the next passes' shuffle seeds, from a generator that all iterators share, as far as
+    they get first. The order then hung on thread timing: two fits with one seed differed
+    about once in a hundred on a loaded machine.) For evaluation (``training=False``) it is
+    one pass over the normal rows in their order, so every evaluation sees the same batches.
 
     Args:
         normal: ``[n+, D]`` normal rows.
@@ -175,25 +196,25 @@ def make_classifier_dataset(
         seed: shuffle seed (and the seed of ``transform``'s stateless seeds).
         transform: optional ``transform(batch, stateless_seed) -> batch`` applied to the rows of
             every batch (e.g. dequantisation noise and scaling).
-        passes: passes over the normal rows per epoch, each in a fresh order.
         anomaly_members: optional ``[n-, members]`` 0/1 matrix: which members of an ensemble
             train on each known anomaly; batched with its rows as ``"anomaly_members"``.
+        training: an endless reshuffled stream (``True``) or one pass in order (``False``).
     """
-    normals = tf.data.Dataset.from_tensor_slices(normal).shuffle(
-        len(normal), seed=seed, reshuffle_each_iteration=True
-    )
-    parts = {"normal": normals.repeat(passes).batch(batch_size)}
+
+    def passes(rows, size):
+        """The rows, endlessly and reshuffled at every pass when training, else once in order."""
+        rows = tf.data.Dataset.from_tensor_slices(rows)
+        if not training:
+            return rows
+        return rows.shuffle(size, seed=seed, reshuffle_each_iteration=True).repeat()
+
+    parts = {"normal": passes(normal, len(normal)).batch(batch_size)}
     if anomaly is not None and len(anomaly) > 0:
         rows = {"anomaly": anomaly}
         if anomaly_members is not None:
             rows["anomaly_members"] = np.asarray(anomaly_members, dtype="float32")
-        anomalies = (
-            tf.data.Dataset.from_tensor_slices(rows)
-            .shuffle(len(anomaly), seed=seed, reshuffle_each_iteration=True)
-            .repeat()
-            .batch(min(batch_size, len(anomaly)))
-        )
-        parts["anomaly"] = anomalies
+        anomalies = passes(rows, len(anomaly)).repeat()  # as long as the normal rows last
+        parts["anomaly"] = anomalies.batch(min(batch_size, len(anomaly)))
     dataset = tf.data.Dataset.zip(parts).map(_flatten_anomalies)
     if transform is not None:
         seeds = tf.data.Dataset.random(seed=seed).batch(2 * len(parts))
