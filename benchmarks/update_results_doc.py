@@ -120,7 +120,10 @@ parts = [
     "10,000 normal training rows per task (`--max-train-rows 10000`). Baselines ran with the code "
     "of commit 7211611 (the later changes to their files only moved shared code); the "
     "normalising-flow rows with the defaults named under each data set's heading (each record "
-    "holds its hyperparameters). The reference detectors (`iforest-oc`, `knn-oc`, "
+    "holds its hyperparameters); KDD-99's four default rows with the code of commit cde91e1 "
+    "(one batch stream per fit), the other data sets' with the code before it, whose seed-0 "
+    're-fit is within each column\'s spread (section "One batch stream per fit"). The '
+    "reference detectors (`iforest-oc`, `knn-oc`, "
     "`boosted-trees`, `xgbod`, `deep-sad`) ran with the code of commit 4605dab. Timings are on "
     "one core while another job used the other one. Records, `table.md` and `auc.png` per data "
     "set are in `benchmarks/results/<data set>/`.\n",
