@@ -632,9 +632,9 @@ What the curves of the run shown say (single fits; the numbers move between seed
   one's weights the average of its last training steps (`classifier_averaging`), which steadies
   that guess (a single network fell to 0.24 and 0.20 in one seed with one and two known
   classes, 0.89 and 0.75 with the averaging alone); over the five seeds of `docs/RESULTS.md`
-  its AUC on KDD-99 is 0.972 ± 0.033 one-class (one seed at 0.906: trained on surrogates
-  alone, it is the least steady score) and 0.992 ± 0.002 with two known classes, against 0.996
-  and 0.996 for the density.
+  its AUC on KDD-99 is 0.989 ± 0.004 one-class (trained on surrogates alone, it is the least
+  steady score: one seed fell to 0.906 in session 22's fits) and 0.993 ± 0.002 with two known
+  classes, against 0.996 and 0.996 for the density.
 * **`combined`** (the default) is `w_d z_density + w_n z_neighbour + w_c softplus(z_classifier)`
   on scores standardised on the normal training rows, `neighbour` being the distance to the
   nearest reference normal row (`neighbour_rows`). The flow smooths over the gaps between tight
