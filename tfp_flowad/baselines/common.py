@@ -23,6 +23,7 @@ from tfp_flowad.nn.mlp import make_mlp
 from tfp_flowad.training.classifier import (
     OnePlusEpsTrainer,
     make_classifier_dataset,
+    reshuffled_passes,
     steps_per_pass,
 )
 
@@ -106,18 +107,16 @@ class KerasBaseline(Baseline):
         The model is compiled on the first call only, so repeated calls (alternating schemes
         such as the robust autoencoder's) keep the optimiser's state. The rows come as one
         endless stream, reshuffled at every pass from ``random_state``, an epoch a pass
-        (``make_classifier_dataset`` says why one stream).
+        (``reshuffled_passes``; ``make_classifier_dataset`` says why one stream).
 
         Returns:
             The Keras history dict.
         """
         if not model.compiled:
             model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss=loss)
-        rows = tf.data.Dataset.from_tensor_slices((inputs, targets)).shuffle(
-            len(inputs), seed=self.random_state, reshuffle_each_iteration=True
-        )
+        rows = reshuffled_passes((inputs, targets), len(inputs), self.random_state)
         history = model.fit(
-            rows.repeat().batch(self.batch_size).prefetch(tf.data.AUTOTUNE),
+            rows.batch(self.batch_size).prefetch(tf.data.AUTOTUNE),
             epochs=epochs,
             steps_per_epoch=steps_per_pass(len(inputs), self.batch_size),
             shuffle=False,

@@ -20,6 +20,7 @@ __all__ = [
     "OnePlusEpsTrainer",
     "distil_ensemble",
     "make_classifier_dataset",
+    "reshuffled_passes",
     "steps_per_pass",
 ]
 
@@ -167,6 +168,14 @@ def steps_per_pass(rows: int, batch_size: int, passes: int = 1) -> int:
     return max(1, math.ceil(passes * rows / batch_size))
 
 
+def reshuffled_passes(rows, size: int, seed: int | None) -> tf.data.Dataset:
+    """``rows`` (arrays, or a structure of them, ``size`` long) as an endless stream of passes,
+    each in a fresh order drawn from ``seed``: one iterator of it is one fit's whole stream
+    (``make_classifier_dataset`` says why)."""
+    rows = tf.data.Dataset.from_tensor_slices(rows)
+    return rows.shuffle(size, seed=seed, reshuffle_each_iteration=True).repeat()
+
+
 def make_classifier_dataset(
     normal,
     anomaly=None,
@@ -203,10 +212,9 @@ def make_classifier_dataset(
 
     def passes(rows, size):
         """The rows, endlessly and reshuffled at every pass when training, else once in order."""
-        rows = tf.data.Dataset.from_tensor_slices(rows)
-        if not training:
-            return rows
-        return rows.shuffle(size, seed=seed, reshuffle_each_iteration=True).repeat()
+        if training:
+            return reshuffled_passes(rows, size, seed)
+        return tf.data.Dataset.from_tensor_slices(rows)
 
     parts = {"normal": passes(normal, len(normal)).batch(batch_size)}
     if anomaly is not None and len(anomaly) > 0:
