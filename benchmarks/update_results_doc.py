@@ -32,6 +32,11 @@ NF_ROWS = (
 
 def nf_defaults(params: dict) -> str:
     """Which defaults an NFADetector record was fitted with, told from its hyperparameters."""
+    if params.get("classifier_model") == "auto":
+        return (
+            "current defaults: `classifier_model='auto'`, the trees beside the MLP with known "
+            "anomalies unless held-out ones rank better without them (code of commit CODE24)"
+        )
     if params.get("neighbour_rows") and params.get("classifier_model") == "mlp+boosted_trees":
         return (
             "the `nf-mlp-trees-neighbours` row: the current defaults (neighbour term kept) but "
@@ -46,7 +51,9 @@ def nf_defaults(params: dict) -> str:
             else ""
         )
         return (
-            "current defaults: the combined score with its neighbour term (`neighbour_rows="
+            "the MLP alone (`classifier_model='mlp'`): the current defaults one-class, where "
+            "`'auto'` is the MLP alone, and with known anomalies the `nf-mlp` row, the defaults "
+            "before session 24; the combined score with its neighbour term (`neighbour_rows="
             f"{params['neighbour_rows']}`, commit 4b686f3){student}"
         )
     if params.get("distillation_clipnorm"):

@@ -28,6 +28,9 @@ SMALL = dict(
     classifier_min_steps=0,
     score_student_steps=50,
     batch_size=128,
+    # The trees of the default ("auto") are tested on their own below; the MLP alone keeps
+    # the many small fits here quick.
+    classifier_model="mlp",
     random_state=0,
 )
 
@@ -631,7 +634,7 @@ def serve_in_fresh_process(target, frame, tmp_path) -> dict:
 
 def test_boosted_trees_classifier_saves_loads_and_exports_alike(data, tmp_path):
     X, y, test, _ = data
-    detector = NFADetector(**SMALL, classifier_model="mlp+boosted_trees").fit(X, y)
+    detector = NFADetector(**{**SMALL, "classifier_model": "mlp+boosted_trees"}).fit(X, y)
     assert {"classifier", "boosted_trees"} <= set(detector.fit_seconds_)
     # Its classifier logit is the mean of the MLP ensemble's and the trees'.
     mlp, trees = (layer for layer in detector.classifier_.layers if isinstance(layer, keras.Model))
@@ -645,10 +648,62 @@ def test_boosted_trees_classifier_saves_loads_and_exports_alike(data, tmp_path):
     assert loaded.classifier_model == "mlp+boosted_trees"
 
 
+def test_auto_classifier_model_keeps_the_trees_unless_held_out_anomalies_say_otherwise(
+    data, tmp_path
+):
+    X, y, test, _ = data
+    detector = NFADetector(**{**SMALL, "classifier_model": "auto"}).fit(X, y)
+    assert {"classifier", "boosted_trees", "weight_selection"} <= set(detector.fit_seconds_)
+    aucs = detector.classifier_model_aucs_
+    assert list(aucs) == ["mlp+boosted_trees", "mlp"]
+    assert aucs[detector.classifier_model_] == max(aucs.values())
+    with_trees = detector.classifier_model_ == "mlp+boosted_trees"
+    assert with_trees == (aucs["mlp+boosted_trees"] >= aucs["mlp"])
+    parts = {layer.name for layer in detector.classifier_.layers}
+    assert ("boosted_trees" in parts) == with_trees
+    loaded = NFADetector.load(detector.save(tmp_path / "model"))
+    assert (loaded.classifier_model_, loaded.classifier_model_aucs_) == (
+        detector.classifier_model_,
+        aucs,
+    )
+    np.testing.assert_allclose(
+        loaded.decision_function(test), detector.decision_function(test), atol=1e-5
+    )
+    # Too few known anomalies to hold any out: both, unchecked. One-class: the MLP alone.
+    unchecked = NFADetector(**{**SMALL, "classifier_model": "auto", "selection_min_known": 41})
+    unchecked.fit(X, y)
+    assert (unchecked.classifier_model_, unchecked.classifier_model_aucs_) == (
+        "mlp+boosted_trees",
+        None,
+    )
+    one_class = NFADetector(**{**SMALL, "classifier_model": "auto"}).fit(X[y == 0])
+    assert one_class.classifier_model_ == "mlp"
+    assert "boosted_trees" not in one_class.fit_seconds_
+
+
+def test_classifier_choice_takes_the_better_held_out_ranking_and_keeps_ties(fitted, data):
+    X, y, _, _ = data
+    encoder = fitted.encoder_
+    normal = encoder.finish(encoder.raw_matrix(X[y == 0])).numpy()
+    # Anomalies nearer the normal rows than the fitted ones: the density alone misses some.
+    anomalies = encoder.raw_matrix(make_table(200, np.random.default_rng(1), shift=0.5))
+    density = fitted._density(normal)
+    good = fitted.classifier_
+    inputs = keras.Input((good.input_shape[-1],))
+    reversed_ = keras.Model(inputs, -good(inputs))  # calls normal rows anomalous
+    choose = fitted._select_classifier
+    chosen, aucs, _ = choose(
+        {"reversed": reversed_, "good": good}, anomalies, normal, normal, density
+    )
+    assert chosen == "good" and aucs["good"] > aucs["reversed"]
+    chosen, aucs, _ = choose({"first": good, "second": good}, anomalies, normal, normal, density)
+    assert chosen == "first" and aucs["first"] == aucs["second"]
+
+
 def test_classifier_model_rejects_unknown_values(data):
     X, y, _, _ = data
     with pytest.raises(ValueError, match="classifier_model must be one of .*; got 'xgboost'"):
-        NFADetector(**SMALL, classifier_model="xgboost").fit(X, y)
+        NFADetector(**{**SMALL, "classifier_model": "xgboost"}).fit(X, y)
 
 
 def test_saved_model_cli_shows_the_signature(fitted, data, tmp_path):

@@ -9,7 +9,12 @@ from sklearn.linear_model import LogisticRegression
 
 import tfp_flowad.nn.trees as trees_module
 from tfp_flowad.nn.trees import BoostedTrees, boosted_trees_network, tree_arrays
-from tfp_flowad.training.trees import centre_thresholds, fit_boosted_trees
+from tfp_flowad.training.trees import (
+    centre_thresholds,
+    fit_boosted_trees,
+    quantile_bins,
+    weighted_boosting,
+)
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +146,29 @@ def test_boosted_trees_on_a_subset_of_the_rows_still_learn_eq_6():
     for logit in logits:
         assert np.median(logit[:3000]) > np.median(logit[3000:3020]) + 2
     assert np.corrcoef(logits)[0, 1] > 0.8
+
+
+def test_boosting_on_bins_gives_sklearns_own_unweighted_fit():
+    rng = np.random.default_rng(0)
+    # A continuous column (quantile edges), a discrete one (midpoints), a constant one.
+    x = np.c_[rng.normal(size=3000), rng.integers(0, 7, 3000), np.ones(3000)].astype(np.float32)
+    label = (x[:, 0] + 0.3 * x[:, 1] + rng.normal(size=3000) > 1.5).astype(float)
+    bins, edges = quantile_bins(x)
+    assert [len(e) for e in edges] == [254, 6, 0]
+    for column in range(3):  # edges[i - 1] < x <= edges[i] is bin i
+        index = bins[:, column].astype(int)
+        padded = np.r_[-np.inf, edges[column], np.inf]
+        assert ((padded[index] < x[:, column]) & (x[:, column] <= padded[index + 1])).all()
+    # Equal groups weigh every row 1: the same trees as scikit-learn's fit without weights.
+    parts = [(x[label == 1][:900], 1.0, 1.0), (x[label == 0][:900], 0.0, 1.0)]
+    model, rows = weighted_boosting(parts, 0, 20, 0.1, 15)
+    reference = HistGradientBoostingClassifier(
+        max_iter=20, learning_rate=0.1, max_leaf_nodes=15, early_stopping=False, random_state=0
+    ).fit(rows, np.r_[np.ones(900), np.zeros(900)])
+    probe = rng.normal(size=(500, 3)).astype(np.float32) * [1, 3, 1]
+    np.testing.assert_allclose(
+        model.decision_function(probe), reference.decision_function(probe), atol=1e-9
+    )
 
 
 def test_centred_thresholds_keep_real_rows_branches_and_survive_rounding():

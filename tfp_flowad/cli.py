@@ -334,12 +334,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--classifier-model",
-        choices=("mlp", "boosted_trees", "mlp+boosted_trees"),
-        default="mlp",
-        help="the classifier of eq. (6) (default: %(default)s); 'mlp+boosted_trees' averages "
-        "the MLP with gradient-boosted trees: far better where the known anomalies teach much "
-        "(HIGGS signal, smtp, cardio; KDD-99 equal at k=1, better at k=4 and 8); scoring is "
-        "2-4 times slower and the fit longer",
+        choices=("auto", "mlp", "boosted_trees", "mlp+boosted_trees"),  # CLASSIFIER_MODELS
+        default="auto",
+        help="the classifier of eq. (6) (default: %(default)s: the MLP alone one-class; with "
+        "known anomalies the MLP with gradient-boosted trees, their logits averaged, unless "
+        "held-out known anomalies rank better without the trees). The trees help most where "
+        "the known anomalies teach much (HIGGS signal, smtp, cardio); they make the fit "
+        "longer and the combined score 2-4 times slower to compute",
     )
     common(fit)
     fit.set_defaults(run=_cmd_fit)

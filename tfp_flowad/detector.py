@@ -156,22 +156,25 @@ class NFADetector(BaseDetector):
             combined ROC AUC, ensemble -> student: k=1 0.9967 -> 0.9973, k=2 0.9971 ->
             0.9974; classifier alone 0.994 -> 0.995), but lost up to 0.004 on most other
             tables (mammography 25%, HIGGS 1000; docs/RESULTS.md), hence off by default.
-        classifier_model: the classifier of eq. (6). ``"mlp"`` (default): the MLP ensemble
-            above, trained by ``OnePlusEpsTrainer`` with fresh surrogates at every step.
+        classifier_model: the classifier of eq. (6). ``"mlp"``: the MLP ensemble above,
+            trained by ``OnePlusEpsTrainer`` with fresh surrogates at every step.
             ``"boosted_trees"``: gradient-boosted trees (``fit_boosted_trees``: scikit-learn's
             histogram boosting on the same weighted loss, over one pool of ``len(normal)``
             surrogates drawn before the fit), scored in TensorFlow by ``BoostedTrees``, so
             save, load and export work alike. ``"mlp+boosted_trees"``: both, their logits
             averaged (``mean_of_classifiers``; with held-out selection rows each trains its
-            second classifier too). It detects better wherever the known anomalies teach
-            the classifier much (HIGGS 100 / 1000: 0.62 / 0.70 -> 0.67 / 0.77; smtp, cardio,
-            magic.gamma; KDD-99 k=1 / 2 / 4 / 8 0.9967 / 0.9971 / 0.9976 / 0.9982 -> 0.9967 /
-            0.9974 / 0.9980 / 0.9991) and loses on mammography 25% (0.919 -> 0.910) and a
-            little on cover 5% and thyroid 5% (docs/RESULTS.md, the ``nf-mlp-trees`` rows). It is
-            opt-in for its cost: scoring is 2-4 times slower (300 trees of up to 31 leaves;
-            KDD-99 k=1's SavedModel serves the combined score at 65k rows/s against 229k
-            without the trees) and the fit longer (KDD-99 k=1 on 2 cores: 61 s against 48 s;
-            the trees boost on at most 16,384 normal rows and as many surrogates).
+            second classifier too). ``"auto"`` (default): the MLP alone one-class; with known
+            anomalies the MLP and the trees, and where ``selection_min_known`` holds some of
+            them back, the trees are dropped again if the MLP alone ranks those better in the
+            combined score (``_select_classifier``; ``classifier_model_`` says which was
+            kept, ``classifier_model_aucs_`` the held-out ROC AUC of each). The trees help
+            wherever the known anomalies teach the classifier much: 5 seeds, combined ROC
+            AUC, MLP -> both, HIGGS 100 / 1000 0.619 / 0.700 -> 0.672 / 0.767, smtp 5% / 25%
+            0.943 / 0.957 -> 0.954 / 0.984, cardio 5% / 25% 0.971 / 0.986 -> 0.986 / 0.995,
+            magic.gamma 25% 0.922 -> 0.935, but mammography 25% 0.919 -> 0.907
+            (docs/RESULTS.md). Without the trees a fit is shorter and the combined score 2-4
+            times quicker to compute (300 trees of up to 31 leaves); the student score, which
+            a SavedModel serves, never runs them.
         gamma: weight of the known-anomaly term of eq. (6).
         eps: the surrogate term of eq. (6) is weighted ``1 - eps``.
         adaptive_eps: with known anomalies, weight the surrogate term by how well the
@@ -328,7 +331,7 @@ class NFADetector(BaseDetector):
         classifier_averaging: float | str | None = "auto",
         classifier_members: int | str = "auto",
         classifier_distillation_steps: int = 0,
-        classifier_model: str = "mlp",
+        classifier_model: str = "auto",
         gamma: float = 1.0,
         eps: float = 0.05,
         adaptive_eps: bool = True,
@@ -459,30 +462,33 @@ class NFADetector(BaseDetector):
         if self.adaptive_eps and self.density_auc_ is not None:
             self.eps_ = 1.0 - (1.0 - self.eps) * _separation_weight(self.density_auc_)
         held = self._selection_rows(len(anomaly), rng)
-        fitted = []
+        parts = self._classifier_parts(len(anomaly))
+        fitted = {}
         for part, fit_stage, stage in (
             ("mlp", self._fit_classifier, "classifier"),
             ("boosted_trees", self._fit_boosted_trees, "boosted_trees"),
         ):
-            if part in self.classifier_model.split("+"):
-                pair, history = self._timed(
+            if part in parts:
+                fitted[part], history = self._timed(
                     stage, fit_stage, normal, anomaly, self.sampler_flow_, seed, held
                 )
-                fitted.append(pair)
                 if history:
                     self.history_["classifier"] = history
-        self.classifier_, selection_classifier = fitted[0]
-        if len(fitted) > 1:  # "mlp+boosted_trees": logits averaged, the second ones' alike
-            (mlp, mlp_second), (trees, trees_second) = fitted
-            self.classifier_ = mean_of_classifiers([mlp, trees])
-            if held is not None:
-                selection_classifier = mean_of_classifiers([mlp_second, trees_second])
+        candidates = {"+".join(parts): _mean_of_pairs(fitted.values())}
+        if self.classifier_model == "auto" and held is not None and len(fitted) > 1:
+            candidates["mlp"] = fitted["mlp"]
         self.density_scale_, self.density_scale_aucs_ = 1.0, None
+        self.classifier_model_aucs_ = None
+        chosen = next(iter(candidates))
         if held is not None:
-            temperature, self.density_scale_, self.density_scale_aucs_ = self._timed(
+            (
+                chosen,
+                self.classifier_model_aucs_,
+                (temperature, self.density_scale_, self.density_scale_aucs_),
+            ) = self._timed(
                 "weight_selection",
-                self._select_density_scale,
-                selection_classifier,
+                self._select_classifier,
+                {name: second for name, (_, second) in candidates.items()},
                 anomaly[held],
                 held_out,
                 clean_normal,
@@ -492,6 +498,8 @@ class NFADetector(BaseDetector):
                 self.density_temperature_ = temperature
                 self.density_auc_ = self.density_temperature_aucs_[str(temperature)]
                 normal_density = self._density(clean_normal)
+        self.classifier_model_ = chosen
+        self.classifier_ = candidates[chosen][0]
         if self.classifier_distillation_steps and self.classifier_.output_shape[-1] > 1:
             self.classifier_, self.history_["classifier_distillation"] = self._timed(
                 "classifier_distillation", self._distil_classifier, normal, anomaly, seed
@@ -925,6 +933,44 @@ class NFADetector(BaseDetector):
         held[rng.permutation(n_anomalies)[:n_held]] = True
         return held
 
+    def _classifier_parts(self, n_anomalies: int) -> tuple[str, ...]:
+        """The classifiers that ``fit`` trains: ``classifier_model`` split at ``+``; ``"auto"``
+        is the MLP alone one-class and the MLP with the trees given known anomalies."""
+        if self.classifier_model != "auto":
+            return tuple(self.classifier_model.split("+"))
+        return ("mlp", "boosted_trees") if n_anomalies else ("mlp",)
+
+    def _select_classifier(
+        self,
+        second_classifiers: dict[str, keras.Model],
+        held: np.ndarray,
+        held_out: np.ndarray,
+        clean_normal: np.ndarray,
+        normal_density: np.ndarray,
+    ) -> tuple[str, dict[str, float], tuple[float, float, dict[str, float]]]:
+        """The classifier model whose combined score ranks the held-out known anomalies
+        ``held`` best against the held-out normal rows.
+
+        ``second_classifiers`` maps each candidate (``"mlp+boosted_trees"`` first, then
+        ``"mlp"`` under ``classifier_model="auto"``; or the one configured) to its classifier
+        trained without ``held``. Each gets its own ``_select_density_scale``; its held-out ROC
+        AUC is that of the scale chosen. The first candidate keeps ties, so the trees stay
+        unless the MLP alone ranks the held-out anomalies strictly better.
+
+        Returns:
+            The chosen name, every candidate's held-out ROC AUC, and the chosen candidate's
+            ``(temperature, density scale, AUC of each scale)``.
+        """
+        selections = {
+            name: self._select_density_scale(
+                classifier, held, held_out, clean_normal, normal_density
+            )
+            for name, classifier in second_classifiers.items()
+        }
+        held_aucs = {name: aucs[str(scale)] for name, (_, scale, aucs) in selections.items()}
+        chosen = max(held_aucs, key=held_aucs.get)  # the first of equals
+        return chosen, held_aucs, selections[chosen]
+
     def _select_density_scale(
         self,
         classifier: keras.Model,
@@ -1186,6 +1232,8 @@ class NFADetector(BaseDetector):
                 "eps": self.eps_,
                 "density_scale": self.density_scale_,
                 "density_scale_aucs": self.density_scale_aucs_,
+                "classifier_model": self.classifier_model_,
+                "classifier_model_aucs": self.classifier_model_aucs_,
                 "density_temperature": self.density_temperature_,
                 "density_temperature_aucs": self.density_temperature_aucs_,
                 "decision_scores_quantiles": np.quantile(
@@ -1234,6 +1282,11 @@ class NFADetector(BaseDetector):
             detector.eps_ = manifest.get("eps", detector.eps)
             detector.density_scale_ = float(manifest.get("density_scale", 1.0))
             detector.density_scale_aucs_ = manifest.get("density_scale_aucs")
+            # One saved before classifier_model="auto" holds the model it was given.
+            detector.classifier_model_ = manifest.get(
+                "classifier_model", manifest["params"].get("classifier_model", "mlp")
+            )
+            detector.classifier_model_aucs_ = manifest.get("classifier_model_aucs")
             detector.density_temperature_ = float(manifest.get("density_temperature", 1.0))
             detector.density_temperature_aucs_ = manifest.get("density_temperature_aucs")
             detector.fit_seconds_ = manifest.get("fit_seconds", {})
@@ -1284,7 +1337,7 @@ STUDENT_POOL = 2**14
 #: the fewest known anomalies held out for, and kept from, the second classifier.
 MIN_SELECTION_ROWS = 10
 #: the values of ``NFADetector(classifier_model=...)``.
-CLASSIFIER_MODELS = ("mlp", "boosted_trees", "mlp+boosted_trees")
+CLASSIFIER_MODELS = ("auto", "mlp", "boosted_trees", "mlp+boosted_trees")
 #: the density, neighbour and classifier scores of rows where they are not finite (NaN or
 #: inf from overflow).
 _OVERFLOW_SCORE = 1e30
@@ -1294,6 +1347,16 @@ def _separation_weight(auc: float) -> float:
     """``clip(2 AUC - 1, 0, 1)``: 0 for a score that cannot separate two sets, 1 for one that
     separates them perfectly."""
     return float(np.clip(2.0 * auc - 1.0, 0.0, 1.0))
+
+
+def _mean_of_pairs(pairs) -> tuple[keras.Model, keras.Model | None]:
+    """``(classifier, second classifier or None)`` pairs of several classifier models as one
+    pair: the classifiers' logits averaged (``mean_of_classifiers``), the second ones' alike."""
+    firsts, seconds = zip(*pairs, strict=True)
+    if len(firsts) == 1:
+        return firsts[0], seconds[0]
+    second = None if seconds[0] is None else mean_of_classifiers(list(seconds))
+    return mean_of_classifiers(list(firsts)), second
 
 
 def _is_number(value) -> bool:

@@ -28,7 +28,9 @@ combined score without its neighbour term), and, each also without that term, th
 ``nf-mlp-trees`` (``classifier_model="mlp+boosted_trees"``), on tasks with known anomalies only
 (one-class the first is ``nf-no-neighbours``' fit, and the second's trees would learn from
 surrogates alone); ``nf-mlp-trees-neighbours`` is the default with those trees (the neighbour
-term kept), on tasks with known anomalies only.
+term kept) and no held-out check of them, and ``nf-mlp`` the default without the trees
+(``classifier_model="mlp"``, the default before ``"auto"``), each on tasks with known
+anomalies only (one-class the default is the MLP alone).
 
 Which tasks a method runs on: two-class methods (``needs_known_anomalies``) skip the one-class
 task; one-class methods (``uses_known_anomalies = False``: ``deep-svdd-oc``, ``rae-oc``,
@@ -110,6 +112,7 @@ NF_METHODS: dict[str, _NFMethod] = {
     "nf-mlp-trees-neighbours": _NFMethod(
         overrides=(("classifier_model", "mlp+boosted_trees"),), known_only=True
     ),
+    "nf-mlp": _NFMethod(overrides=(("classifier_model", "mlp"),), known_only=True),
 }
 
 
