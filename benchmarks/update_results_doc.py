@@ -35,7 +35,7 @@ def nf_defaults(params: dict) -> str:
     if params.get("classifier_model") == "auto":
         return (
             "current defaults: `classifier_model='auto'`, the trees beside the MLP with known "
-            "anomalies unless held-out ones rank better without them (code of commit CODE24)"
+            "anomalies unless held-out ones rank better without them (code of commit 4b58c3d)"
         )
     if params.get("neighbour_rows") and params.get("classifier_model") == "mlp+boosted_trees":
         return (

@@ -527,6 +527,8 @@ detector = detectors[known.name]
 print(f"{detector.encoder_.output_dim} features after encoding")
 print(f"{known.name}: density weight scaled by {detector.density_scale_:g}, chosen on held-out known anomalies "
       f"(ROC AUC per candidate: { {k: round(v, 4) for k, v in (detector.density_scale_aucs_ or {}).items()} })")
+print(f"{known.name}: classifier kept: {detector.classifier_model_} "
+      f"(held-out ROC AUC with and without the trees: {detector.classifier_model_aucs_})")
 """),
     md(r"""
 ## Training curves
@@ -544,7 +546,10 @@ print(f"{known.name}: density weight scaled by {detector.density_scale_:g}, chos
   the same steps without a fifth of the known anomalies, and its terms are in the means too;
   those held-out rows choose the density's weight in the combined score (`density_scale_`,
   with the held-out ROC AUC of each candidate in `density_scale_aucs_`; `fit_seconds_` times
-  that choice as `"weight_selection"`).
+  that choice as `"weight_selection"`). With known anomalies the default classifier also
+  has gradient-boosted trees beside the MLP ensemble (stage `"boosted_trees"`, no Keras
+  history), kept only if the same held-out rows rank at least as well with them
+  (`classifier_model_`; notebook 04).
 
 The flow stage sees only normal rows, so it is almost the same for both tasks; the tasks
 differ in the classifier stage.
@@ -1051,20 +1056,24 @@ BOOSTED_TREES = [
 # 04 · When the known anomalies form a class: boosted trees beside the MLP
 
 The detector's classifier learns eq. (6) of the paper: normal rows against known anomalies and
-surrogate anomalies drawn from the flow's tail. By default it is an ensemble of small MLPs.
-`NFADetector(classifier_model="mlp+boosted_trees")` adds gradient-boosted trees trained on the
-same loss and averages the two classifiers' logits. Trees pick up sharp, axis-aligned
-differences from a handful of labelled rows that the MLP smooths over, so they pay off when the
-anomalies you must catch are of the kinds you already know (a disease class, a fraud pattern,
-signal events), and not when new kinds keep appearing (network attacks of unseen types), where
-the density does most of the work anyway.
+surrogate anomalies drawn from the flow's tail. One part of it is an ensemble of small MLPs.
+Given known anomalies, the default (`classifier_model="auto"`) adds gradient-boosted trees
+trained on the same loss and averages the two classifiers' logits. Trees pick up sharp,
+axis-aligned differences from a handful of labelled rows that the MLP smooths over, so they pay
+off when the anomalies you must catch are of the kinds you already know (a disease class, a
+fraud pattern, signal events). When there are 20 or more known anomalies, the fit holds a fifth
+of them back, trains a second MLP and a second set of trees without them, and keeps the trees
+only if the combined score ranks those held-back anomalies at least as well with them
+(`classifier_model_` says what was kept, `classifier_model_aucs_` the held-out ROC AUC of
+each). `classifier_model="mlp"` is the MLP alone; one-class (no known anomalies) the default is
+the MLP alone too.
 
 This notebook fits both on ADBench's `cardio` set (cardiotocography records; pathologic cases
 are the anomalies) with 5% of the anomalies known, as the benchmark's `5%` task does, and
 shows:
 
 1. the ROC AUC of each score (`density`, `classifier`, `combined`) with and without the trees;
-2. the benchmark's records of both choices on every data set, read from `benchmarks/results/`;
+2. the benchmark's records of both on every data set, read from `benchmarks/results/`;
 3. what the trees cost: fit time and scoring rows/s;
 4. that the trees save, load and export to a SavedModel like the MLP (TensorFlow walks them;
    no scikit-learn when serving).
@@ -1121,17 +1130,19 @@ print(f"test:  {int((y_test == 0).sum())} normal rows + {int(y_test.sum())} anom
     md(r"""
 ## Two detectors
 
-The same seed and settings; only `classifier_model` differs. The trees' stage shows in
-`fit_seconds_` as `boosted_trees`: scikit-learn's histogram boosting (300 trees of up to 31
-leaves) on eq. (6) written as a weighted log loss over the normal rows, the known anomalies and
-one pool of surrogates.
+The same seed and settings; only `classifier_model` differs: `"mlp"` and the default,
+`"auto"`. The trees' stage shows in `fit_seconds_` as `boosted_trees`: scikit-learn's histogram
+boosting (300 trees of up to 31 leaves) on eq. (6) written as a weighted log loss over the
+normal rows, the known anomalies and one pool of surrogates. This task has fewer than 20 known
+anomalies, too few to hold some back, so `"auto"` keeps the trees unchecked.
 """),
     code(r"""
 detectors = {}
-for model in ("mlp", "mlp+boosted_trees"):
+for model in ("mlp", "auto"):
     detectors[model] = NFADetector(classifier_model=model, random_state=0, **FIT_ARGS).fit(X_train, y_train)
     seconds = {stage: round(value, 1) for stage, value in detectors[model].fit_seconds_.items()}
-    print(f"{model:18s} fit seconds per stage: {seconds}")
+    print(f"{model:5s} fit seconds per stage: {seconds}")
+print("kept by 'auto':", detectors["auto"].classifier_model_, "| held-out ROC AUC:", detectors["auto"].classifier_model_aucs_)
 """),
     md(r"""
 ## Detection quality
@@ -1163,13 +1174,11 @@ plt.tight_layout()
     md(r"""
 ## Where the trees help: the benchmark's records
 
-One split and one seed prove little. The benchmark (`tfp-flowad benchmark`) fitted both
-choices on every data set and task for five seeds: `normalising-flow` is the default detector
-and `nf-mlp-trees` the one with `classifier_model="mlp+boosted_trees"`, measured before the
-combined score's neighbour term joined the default (it has `neighbour_rows=0`, so "gain" mixes
-the trees' gain with the term's; compare the `nf-no-neighbours` rows of `docs/RESULTS.md` for
-the trees alone). The cell reads their committed records and puts the mean ROC AUC side by
-side, with the best of the other methods (the paper's baselines and the reference detectors,
+One split and one seed prove little. The benchmark (`tfp-flowad benchmark`) fitted both on
+every data set and task with known anomalies for five seeds: `normalising-flow` is the default
+detector and `nf-mlp` the one with `classifier_model="mlp"` (the default before the trees
+joined it). The cell reads their committed records and puts the mean ROC AUC side by side,
+with the best of the other methods (the paper's baselines and the reference detectors,
 refitted by the benchmark on the same splits).
 """),
     code(r"""
@@ -1178,13 +1187,13 @@ for path in sorted(RESULTS.glob("*/results.jsonl")):
     if path.parent.name == "kdd99":
         continue  # the same fits as kdd99-corrected
     frame = pd.DataFrame(load_results(path))
-    for task_name in frame.loc[frame["method"] == "nf-mlp-trees", "task"].unique():
+    for task_name in frame.loc[frame["method"] == "nf-mlp", "task"].unique():
         auc = frame[frame["task"] == task_name].groupby("method")["roc_auc"].mean()
         others = auc[auc.index.isin(BASELINE_METHODS)]
         rows.append({
             "data set": path.parent.name, "task": task_name,
-            "default": auc["normalising-flow"], "with trees": auc["nf-mlp-trees"],
-            "gain": auc["nf-mlp-trees"] - auc["normalising-flow"],
+            "MLP alone": auc["nf-mlp"], "default (auto)": auc["normalising-flow"],
+            "gain": auc["normalising-flow"] - auc["nf-mlp"],
             "best other method": f"{others.idxmax()} {others.max():.4f}",
         })
 records = pd.DataFrame(rows).sort_values("gain", ascending=False)
@@ -1201,8 +1210,9 @@ for a user who knows the anomalies form a class and can afford it.
 
 ## What the trees cost
 
-Fitting: the `boosted_trees` stage above (it grows with the rows, up to 16,384 normal rows and as
-many surrogates, a seeded subset beyond that; on KDD-99 about 13 s on 2 cores). Scoring: the trees are evaluated in TensorFlow for a batch at once (every split
+Fitting: the `boosted_trees` stage above (it grows with the rows, up to 8,192 of each kind:
+normal rows, known anomalies, surrogates, a seeded subset beyond that; on KDD-99 about 3 s a
+set of trees on 2 cores, two sets where some known anomalies are held back). Scoring: the trees are evaluated in TensorFlow for a batch at once (every split
 compared, then each tree's leaf picked by a matrix product), slower than the MLP alone:
 """),
     code(r"""
@@ -1211,7 +1221,7 @@ for model, detector in detectors.items():
     detector.decision_function(many[:1000])  # trace the scoring graph once
     start = time.perf_counter()
     detector.decision_function(many)
-    print(f"{model:18s} {len(many) / (time.perf_counter() - start):>10,.0f} rows/s (combined score, in process)")
+    print(f"{model:5s} {len(many) / (time.perf_counter() - start):>10,.0f} rows/s (combined score, in process)")
 """),
     md(r"""
 ## Save, load, export
@@ -1222,7 +1232,7 @@ scikit-learn. The cell saves and reloads the detector, exports it, loads the exp
 Serving would and compares the scores.
 """),
     code(r"""
-detector = detectors["mlp+boosted_trees"]
+detector = detectors["auto"]
 work = Path(tempfile.mkdtemp(prefix="tfp_flowad_trees_"))
 reloaded = NFADetector.load(detector.save(work / "cardio_trees"))
 export_dir = detector.export_saved_model(work / "export")
@@ -1232,8 +1242,8 @@ inputs = {f"x{i}": tf.constant(X_test[:, i], tf.float32) for i in range(X_test.s
 assert set(inputs) == set(detector.encoder_.input_signature())
 exported = serve(**inputs)["anomaly_score"].numpy()
 print("export written to", export_dir.relative_to(work))
-print(f"reloaded detector, largest difference: {np.abs(reloaded.decision_function(X_test) - scores['mlp+boosted_trees', 'combined']).max():.1e}")
-print(f"SavedModel,        largest difference: {np.abs(exported - scores['mlp+boosted_trees', 'combined']).max():.1e}")
+print(f"reloaded detector, largest difference: {np.abs(reloaded.decision_function(X_test) - scores['auto', 'combined']).max():.1e}")
+print(f"SavedModel,        largest difference: {np.abs(exported - scores['auto', 'combined']).max():.1e}")
 """),
 ]
 
