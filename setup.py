@@ -27,6 +27,7 @@ setup(
         "pandas",
         "scipy",
         "scikit-learn",
+        "threadpoolctl",
     ],
     entry_points={"console_scripts": ["tfp-flowad=tfp_flowad.cli:main"]},
 )
