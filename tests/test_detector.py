@@ -700,6 +700,16 @@ def test_classifier_choice_takes_the_better_held_out_ranking_and_keeps_ties(fitt
     assert chosen == "first" and aucs["first"] == aucs["second"]
 
 
+def test_classifier_with_trees_distils_into_one_mlp_member(data):
+    X, y, test, _ = data
+    params = {**SMALL, "classifier_model": "mlp+boosted_trees", "classifier_distillation_steps": 20}
+    detector = NFADetector(**params).fit(X, y)
+    assert "classifier_distillation" in detector.fit_seconds_
+    assert detector.classifier_.output_shape[-1] == 1  # one network, no trees
+    assert "boosted_trees" not in {layer.name for layer in detector.classifier_.layers}
+    assert np.isfinite(detector.decision_function(test)).all()
+
+
 def test_classifier_model_rejects_unknown_values(data):
     X, y, _, _ = data
     with pytest.raises(ValueError, match="classifier_model must be one of .*; got 'xgboost'"):

@@ -502,7 +502,12 @@ class NFADetector(BaseDetector):
         self.classifier_ = candidates[chosen][0]
         if self.classifier_distillation_steps and self.classifier_.output_shape[-1] > 1:
             self.classifier_, self.history_["classifier_distillation"] = self._timed(
-                "classifier_distillation", self._distil_classifier, normal, anomaly, seed
+                "classifier_distillation",
+                self._distil_classifier,
+                normal,
+                anomaly,
+                seed,
+                fitted["mlp"][0],
             )
         self.score_scaling_ = self._score_scaling(
             normal_density,
@@ -808,10 +813,11 @@ class NFADetector(BaseDetector):
         )
 
     def _distil_classifier(
-        self, normal: np.ndarray, anomaly: np.ndarray, seed: int | None
+        self, normal: np.ndarray, anomaly: np.ndarray, seed: int | None, mlp: keras.Model
     ) -> tuple[keras.Model, dict]:
-        """The ensemble ``classifier_`` distilled into one network (``distil_ensemble``) on
-        the clean normal rows, ``SURROGATE_POOL`` surrogates and the known anomalies."""
+        """The ensemble ``classifier_`` (with the trees, where kept, their mean) distilled
+        into one network of a member of ``mlp``'s shape (``distil_ensemble``) on the clean
+        normal rows, ``SURROGATE_POOL`` surrogates and the known anomalies."""
         encoder = self.encoder_
         clean_normal = encoder.finish(normal).numpy()
         sampler = self._surrogate_sampler(clean_normal, self.sampler_flow_, seed)
@@ -826,6 +832,7 @@ class NFADetector(BaseDetector):
             self.learning_rate,
             seed,
             self.verbose,
+            shape_of=mlp,
         )
 
     def _fit_score_student(

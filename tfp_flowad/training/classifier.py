@@ -257,6 +257,7 @@ def distil_ensemble(
     learning_rate: float = 1e-3,
     seed: int | None = None,
     verbose: int = 0,
+    shape_of: keras.Model | None = None,
 ) -> tuple[keras.Model, dict]:
     """One network that mimics an ensemble: ``min E_x[(logit_S(x) - logit f(x))^2]``, where
     ``logit f = mean_k logit_k`` is the ensemble's logit (``mean_logit``).
@@ -270,19 +271,23 @@ def distil_ensemble(
     targets are computed once.
 
     Args:
-        ensemble: a ``make_mlp(..., members=m)`` network, ``m > 1``.
+        ensemble: a ``make_mlp(..., members=m)`` network, ``m > 1``, or any classifier
+            whose ``mean_logit`` is the target when ``shape_of`` gives the shape.
         parts: non-empty ``[n_i, D]`` arrays of rows to match the ensemble on.
         steps: optimizer steps (Adam).
         batch_size: rows per part and step.
         learning_rate: Adam learning rate.
         seed: shuffle seed.
         verbose: Keras verbosity.
+        shape_of: the ``make_mlp`` network whose member's shape the student takes (default
+            ``ensemble``), e.g. the MLP part of an MLP averaged with boosted trees.
 
     Returns:
         The student (``[batch, D] -> [batch, 1]``) and its Keras history (``loss``: the mean
         squared logit difference).
     """
-    student = keras.models.clone_model(select_members(ensemble, [0]))  # fresh weights
+    shape_of = ensemble if shape_of is None else shape_of
+    student = keras.models.clone_model(select_members(shape_of, [0]))  # fresh weights
     tables = []
     for rows in parts:
         rows = tf.constant(rows, dtype=tf.float32)
