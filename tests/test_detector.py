@@ -1,10 +1,12 @@
 """NFADetector end to end on a small mixed table: fit, score, save/load, export, errors."""
 
+import gc
 import json
 import logging
 import subprocess
 import sys
 import warnings
+import weakref
 
 import keras
 import numpy as np
@@ -132,6 +134,27 @@ def test_same_seed_gives_same_scores(data):
     first = NFADetector(**SMALL).fit(X, y).decision_function(test)
     second = NFADetector(**SMALL).fit(X, y).decision_function(test)
     np.testing.assert_allclose(first, second, atol=1e-6)
+
+
+def count_func_graphs() -> int:
+    gc.collect()
+    return sum(type(o).__name__ == "FuncGraph" for o in gc.get_objects())
+
+
+def test_a_dropped_detector_frees_its_models_and_traced_graphs(data, tmp_path):
+    """Nothing global keeps a fit's models or the graphs of its traces (training steps, score
+    functions, the export) once the detector is gone."""
+    X, y, test, _ = data
+    graphs_before = count_func_graphs()
+    detector = NFADetector(**SMALL).fit(X, y)
+    detector.decision_function(test)
+    detector.export_saved_model(tmp_path / "export")
+    parts = [detector.flow_, detector.sampler_flow_, detector.classifier_, detector.student_]
+    models = [weakref.ref(part) for part in parts if part is not None]
+    del parts
+    del detector
+    assert count_func_graphs() <= graphs_before
+    assert all(model() is None for model in models)
 
 
 def test_unseen_category_encodes_as_all_zeros(fitted, data):

@@ -1,11 +1,15 @@
 """The flows: change of variables against autodiff, invertibility, gradients, training, saving."""
 
+import gc
 import warnings
+import weakref
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_probability as tfp
+from tensorflow.python.framework import ops
 
 from tfp_flowad.flows import FLOWS
 from tfp_flowad.nn import MADE
@@ -195,6 +199,25 @@ def test_validation_reports_the_mean_nll_and_draws_nothing():
     assert set(logs) == {"nll"}
     np.testing.assert_allclose(logs["nll"], np.mean(batch_nll), rtol=1e-5)
     np.testing.assert_array_equal(flow.seed_generator.state.numpy(), state)
+
+
+def test_fit_and_evaluate_leave_no_trace_behind():
+    """TFP's bijector cache keeps no graph tensor and TensorFlow's gradient registry no new
+    custom gradient after ``fit`` / ``evaluate``, so a dropped flow is freed."""
+    x = np.random.default_rng(2).standard_normal((256, 3)).astype(np.float32)
+    gradients_before = set(ops._gradient_registry.list())
+    flow = small_flow("maf", jacobian_penalty=0.1, penalty_batch_size=16)
+    flow.compile(optimizer=keras.optimizers.Adam(1e-3))
+    flow.fit(x, batch_size=64, epochs=1, validation_data=(x[:64],), verbose=0)
+    flow.evaluate(x, batch_size=64, verbose=0)
+    storage = tfp.bijectors.Bijector.__dict__["_cache"].storage
+    cached = [value for key in list(storage) for value in tf.nest.flatten(key())]
+    assert not any(tf.is_symbolic_tensor(value) for value in cached)
+    assert set(ops._gradient_registry.list()) <= gradients_before
+    made = weakref.ref(flow.mades[0])
+    del flow
+    gc.collect()
+    assert made() is None
 
 
 def test_a_non_finite_batch_leaves_the_weights_finite():

@@ -15,6 +15,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
 from tfp_flowad.preprocessing import TabularEncoder, as_frame
+from tfp_flowad.tracing import releasing_finished_traces
 from tfp_flowad.validation import check_labels, check_min_normal_rows
 
 __all__ = ["BaseDetector", "scale_training_lengths", "training_threshold"]
@@ -82,6 +83,7 @@ class BaseDetector(BaseEstimator):
         self.categorical_columns = categorical_columns
         self.log_transform = log_transform
 
+    @releasing_finished_traces
     def fit(self, X, y=None) -> "BaseDetector":
         """Fits on rows ``X``; ``y`` marks known anomalies with 1 (``None``: one-class)."""
         if not 0.0 < self.contamination < 0.5:
@@ -105,6 +107,7 @@ class BaseDetector(BaseEstimator):
         self.decision_scores_ = self._score_rows(frame)
         self.threshold_ = training_threshold(self.decision_scores_, self.contamination)
 
+    @releasing_finished_traces
     def decision_function(self, X) -> np.ndarray:
         """Anomaly scores of ``X``, ``[n_rows]``, higher = more abnormal."""
         return self._score_rows(self._check_rows(X))

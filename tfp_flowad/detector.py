@@ -46,6 +46,7 @@ from tfp_flowad.nn.mlp import make_mlp, mean_logit, mean_of_classifiers, select_
 from tfp_flowad.nn.neighbours import nearest_reference_network
 from tfp_flowad.preprocessing import TabularEncoder
 from tfp_flowad.sampling import MixtureSampler, TailSampler, UniformBoxSampler
+from tfp_flowad.tracing import releasing_finished_traces
 from tfp_flowad.training.classifier import (
     OnePlusEpsTrainer,
     distil_ensemble,
@@ -533,6 +534,7 @@ class NFADetector(BaseDetector):
         n_val = int(len(normal) * self.validation_fraction)
         return normal[n_val:], normal[:n_val], raw[y == 1]
 
+    @releasing_finished_traces
     def refit_student(self, X, y=None) -> "NFADetector":
         """Fits the ``"student"`` score's network again; every other stage stays as fitted.
 

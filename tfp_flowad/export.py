@@ -16,6 +16,8 @@ from pathlib import Path
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+from tfp_flowad.tracing import releasing_finished_traces
+
 __all__ = ["export_saved_model", "next_version", "serving_function", "served_rows_per_second"]
 
 
@@ -45,6 +47,7 @@ def next_version(path: Path) -> int:
     return max(versions, default=0) + 1
 
 
+@releasing_finished_traces
 def export_saved_model(detector, path, version: int | None = None) -> Path:
     """Writes ``path/<version>/``, a SavedModel for TF Serving, atomically.
 

@@ -540,15 +540,19 @@ def _stage_seconds(detector) -> dict:
 def _fitted_choices(detector) -> dict:
     """``{"fitted": {...}}``: what an ``NFADetector`` chose from the training rows itself (the
     density's separation of the known anomalies, ``eps_``, the density weight's multiplier, the
-    density's temperature)."""
+    density's temperature, the classifier model kept and the held-out AUCs it was chosen by)."""
     names = {
         "density_auc": "density_auc_",
         "eps": "eps_",
         "density_scale": "density_scale_",
         "density_temperature": "density_temperature_",
+        "classifier_model": "classifier_model_",
+        "classifier_model_aucs": "classifier_model_aucs_",
     }
     fitted = {
-        key: getattr(detector, name) for key, name in names.items() if hasattr(detector, name)
+        key: _jsonable(getattr(detector, name))
+        for key, name in names.items()
+        if hasattr(detector, name)
     }
     return {"fitted": fitted} if fitted else {}
 
@@ -602,7 +606,8 @@ def _duration(seconds: float) -> str:
 
 
 def _clear_keras_state() -> None:
-    """Frees the previous fit's graphs (hundreds of fits would otherwise pile up)."""
+    """Resets Keras' global state (its layer-name counters) between fits. The fits' graphs are
+    freed when each fit returns (``tfp_flowad.tracing``)."""
     import keras
 
     keras.backend.clear_session()

@@ -1,5 +1,7 @@
 """Masked (MAF) and inverse (IAF) autoregressive flows, paper section 2.2.2-2.2.3."""
 
+import weakref
+
 import keras
 import tensorflow_probability as tfp
 
@@ -58,12 +60,17 @@ def _reusing_last_call(made: MADE):
     in ``log_prob``; ``forward`` then ``forward_log_det_jacobian`` of an inverted step in
     ``sample_and_log_prob``). Reusing the first call's outputs computes the same numbers with
     half the network passes.
+
+    The last input is held by a weak reference, and its outputs are dropped with it: TFP's
+    shared bijector cache keeps this function (through its bijector) for as long as an entry
+    keyed by that input lives, so a strong reference would keep both alive forever.
     """
     last = {}
 
     def shift_and_log_scale(x):
-        if last.get("input") is not x:
-            last["input"], last["outputs"] = x, made(x)
+        if "input" not in last or last["input"]() is not x:
+            last["input"] = weakref.ref(x, lambda _: last.clear())
+            last["outputs"] = made(x)
         return last["outputs"]
 
     return shift_and_log_scale

@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from tfp_flowad.tracing import releasing_finished_traces
+
 __all__ = ["StepModel"]
 
 
@@ -42,6 +44,17 @@ class StepModel(keras.Model):
         for name, tracker in self.trackers.items():
             tracker.update_state(terms[name], sample_weight=weight)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    @releasing_finished_traces
+    def fit(self, *args, **kwargs):
+        """Keras ``fit``; then frees what TensorFlow and TFP keep of its traces
+        (see ``tfp_flowad.tracing``)."""
+        return super().fit(*args, **kwargs)
+
+    @releasing_finished_traces
+    def evaluate(self, *args, **kwargs):
+        """Keras ``evaluate``; then frees what is kept of its traces, as ``fit`` does."""
+        return super().evaluate(*args, **kwargs)
 
     def compile(self, *args, **kwargs):
         super().compile(*args, **kwargs)
