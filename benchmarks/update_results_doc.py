@@ -129,8 +129,8 @@ parts = [
     "normalising-flow rows with the defaults named under each data set's heading (each record "
     "holds its hyperparameters). The default's records with known anomalies are from the code "
     "of commit 4b58c3d (`classifier_model='auto'`, section \"The trees beside the MLP by "
-    'default") on every data set but 16_http, 31_satimage-2 and 32_shuttle, whose records '
-    "with known anomalies are the MLP alone's (as `nf-mlp` elsewhere); the one-class records, "
+    'default"), on 16_http, 31_satimage-2 and 32_shuttle from that of commit 8215b3e (the same '
+    "computation, session 25); the one-class records, "
     "which that change leaves as they were, are KDD-99's from the code of commit cde91e1 (one "
     "batch stream per fit) and the other data sets' from the code before it, whose seed-0 "
     're-fit is within each column\'s spread (section "One batch stream per fit"). The '
