@@ -43,18 +43,11 @@ def nf_defaults(params: dict) -> str:
             "`classifier_model='mlp+boosted_trees'` (code of commit 6c92e5a)"
         )
     if params.get("neighbour_rows"):
-        student = (
-            ", and the `normalising-flow-student` row: the one network fitted to rank rows like "
-            f"it (`score_student_steps={params['score_student_steps']}`, commit eea35d1; the "
-            "other scores are as without it)"
-            if params.get("score_student_steps")
-            else ""
-        )
         return (
             "the MLP alone (`classifier_model='mlp'`): the current defaults one-class, where "
             "`'auto'` is the MLP alone, and with known anomalies the `nf-mlp` row, the defaults "
             "before session 24; the combined score with its neighbour term (`neighbour_rows="
-            f"{params['neighbour_rows']}`, commit 4b686f3){student}"
+            f"{params['neighbour_rows']}`, commit 4b686f3)"
         )
     if params.get("distillation_clipnorm"):
         return "distillation clipped (`distillation_clipnorm=1`, not the default)"
@@ -119,7 +112,7 @@ parts = [
     "default (combined) score, since session 20 with its neighbour term; `-density` and "
     "`-classifier` are the same fit scored by `-log p(x)` alone and by the (1 + eps)-class "
     "classifier alone, and `-student` by the one network fitted to rank rows like the "
-    "combined score (since session 21; measured on KDD-99, 5 seeds, and on cardio, mammography, smtp and thyroid, seeds 0-2); `nf-no-neighbours` is the combined score without the neighbour term "
+    "combined score (since session 21, `score_student_steps=3000`, commit eea35d1; measured on KDD-99, 5 seeds, and on cardio, mammography, smtp and thyroid, seeds 0-2, before session 24; every record with known anomalies since); `nf-no-neighbours` is the combined score without the neighbour term "
     "(`neighbour_rows=0`, the default before session 20: its records are that default's), and "
     "the other `nf-` rows change one thing each in that configuration, except "
     "`nf-mlp-trees-neighbours` (the trees always on, beside the neighbour term; code of commit 6c92e5a) and `nf-mlp` (the MLP alone: the default before session 24). HIGGS and SUSY are the shipped samples "
