@@ -308,15 +308,20 @@ def test_classifier_trains_at_least_min_steps_on_few_rows():
     assert len(detector.history_["classifier"]["loss"]) == int(np.ceil(20 / steps_per_epoch))
 
 
-def test_flow_trains_at_least_min_steps_within_its_epochs():
+def test_flow_plans_min_steps_in_passes_and_validates_after_each_pass():
     X = np.random.default_rng(3).normal(size=(600, 3)).astype("float32")
     params = {**SMALL, "flow_epochs": 2, "flow_min_steps": 30, "classifier_epochs": 1}
-    detector = NFADetector(**params).fit(X)
-    # 540 rows (10 % held out) in batches of 128: 2 epochs of one pass would be 10 steps, so
-    # each epoch makes ceil(30 * 128 / (2 * 540)) = 4 passes, ceil(4 * 540 / 128) = 17 steps.
-    epochs = len(detector.history_["flow"]["loss"])
-    assert epochs <= 2
-    assert int(detector.flow_.optimizer.iterations) == epochs * 17
+    # 540 rows (10 % held out) in batches of 128: a pass is 5 steps, so 2 epochs would be 10
+    # steps; the fit plans ceil(30 / 5) = 6 passes, each one Keras epoch with its held-out NLL.
+    patient = NFADetector(**params, patience=100).fit(X)
+    assert len(patient.history_["flow"]["val_nll"]) == 6
+    assert int(patient.flow_.optimizer.iterations) == 30
+    stopping = NFADetector(**params, patience=1).fit(X)
+    val_nll = stopping.history_["flow"]["val_nll"]
+    passes = len(val_nll)
+    assert int(stopping.flow_.optimizer.iterations) == passes * 5
+    # it ran every planned pass or stopped one pass after its best held-out NLL
+    assert passes == 6 or passes == int(np.argmin(val_nll)) + 2
 
 
 def test_density_auc_measures_separation_of_known_anomalies(fitted, data):
