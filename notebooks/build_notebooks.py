@@ -1084,7 +1084,6 @@ a smoke test in seconds).
 """),
     code(
         r"""
-import json
 import os
 import tempfile
 import time
@@ -1204,9 +1203,11 @@ The trees gain most where a few known anomalies describe the rest well (smtp, ca
 magic.gamma, HIGGS's signal events) and little on KDD-99, where most test attacks are of kinds
 the known ones do not show and the density and the neighbour term do most of the work (the
 unseen attacks with eight known classes gain too). They cost mammography 25%: its 46 known
-anomalies leave 10 to hold back, too few for the check to catch the one seed whose combined
-score the trees pull down. `classifier_model="mlp"` keeps the MLP alone, for a shorter fit and
-quicker scoring.
+anomalies leave 10 to hold back, and ten held-out anomalies do not tell which classifier ranks
+the test set better (docs/RESULTS.md). On HIGGS, SUSY and the ADBench sets the `nf-mlp`
+records predate session 26, whose flow fit checks its held-out NLL after every pass, so there
+the gain mixes both changes. `classifier_model="mlp"` keeps the MLP alone, for a shorter fit
+and quicker scoring.
 
 ## What the trees cost
 
@@ -1232,7 +1233,8 @@ for model, detector in detectors.items():
 The fitted trees live in a Keras layer (`tfp_flowad.nn.BoostedTrees`) as non-trainable arrays,
 so `save` / `load` and `export_saved_model` work as for the MLP, and the SavedModel needs no
 scikit-learn. The cell saves and reloads the detector, exports it, loads the export as TF
-Serving would and compares the scores.
+Serving would and compares the scores (relative to each score, at least 1: the SavedModel's
+graph rounds float32 sums in its own order).
 """),
     code(r"""
 detector = detectors["auto"]
@@ -1244,9 +1246,12 @@ serve = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
 inputs = {f"x{i}": tf.constant(X_test[:, i], tf.float32) for i in range(X_test.shape[1])}
 assert set(inputs) == set(detector.encoder_.input_signature())
 exported = serve(**inputs)["anomaly_score"].numpy()
+reference = scores["auto", "combined"]
+# relative: a row far outside the training rows can score 1e8 or more, where float32 keeps 7 digits
+relative = lambda other: np.max(np.abs(other - reference) / np.maximum(1.0, np.abs(reference)))
 print("export written to", export_dir.relative_to(work))
-print(f"reloaded detector, largest difference: {np.abs(reloaded.decision_function(X_test) - scores['auto', 'combined']).max():.1e}")
-print(f"SavedModel,        largest difference: {np.abs(exported - scores['auto', 'combined']).max():.1e}")
+print(f"reloaded detector, largest relative difference: {relative(reloaded.decision_function(X_test)):.1e}")
+print(f"SavedModel,        largest relative difference: {relative(exported):.1e}")
 """),
 ]
 
