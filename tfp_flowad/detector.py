@@ -652,8 +652,8 @@ class NFADetector(BaseDetector):
 
         Each Keras epoch is one pass. Before, the planned steps were spread over
         ``flow_epochs`` epochs of several passes each on small tables, so the NLL was looked
-        at six times, and the fit stopped at best after a sixth of its steps (cardio: 50 of
-        300). A flow that starts to overfit a few thousand rows now stops there.
+        at six times, and the fit stopped at best after a sixth of its steps (cardio: 51 of
+        306). A flow that starts to overfit a few thousand rows now stops there.
         """
         encoder = self.encoder_
 
