@@ -49,7 +49,7 @@ def fit_and_score(dataset: str, task, steps: int) -> dict:
     }
     tests = {"test": (task.X_test, task.y_test), **task.extra_tests}
     for kind in ("combined", "classifier"):
-        detector.score = kind
+        detector.score_kind = kind
         record[kind] = {
             name: round(roc_auc_score(y, detector.decision_function(X)), 4)
             for name, (X, y) in tests.items()

@@ -55,7 +55,7 @@ def fit_and_score(dataset: str, task) -> dict:
     flow = detector.flow_
     test = detector.encoder_.transform(task.X_test)
     normal = detector.encoder_.transform(task.X_train)[: 2**15]
-    detector.score = "classifier"
+    detector.score_kind = "classifier"
     classifier = detector.decision_function(task.X_test)
     record = {"dataset": dataset, "task": task.name, "seed": task.seed}
     record["density"], record["combined"] = {}, {}

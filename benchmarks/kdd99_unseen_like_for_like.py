@@ -48,11 +48,11 @@ def main() -> None:
             X, y = task.extra_tests["unseen"]
             record = {"seed": seed, "task": task.name}
             for score, method in METHODS.items():
-                detector.score = score
+                detector.score_kind = score
                 suffix = "" if score == "combined" else f"_{score}"
                 record["one_class_fit" + suffix] = roc_auc_score(y, detector.decision_function(X))
                 record["k_fit" + suffix] = k_fits.get((method, seed, task.name), float("nan"))
-            detector.score = "combined"
+            detector.score_kind = "combined"
             records.append(record)
             print(json.dumps(record), flush=True)
     for score in METHODS:

@@ -53,7 +53,7 @@ def throughput(name: str, task, params: dict) -> dict:
     results["classifier_members"] = members
     with tempfile.TemporaryDirectory() as tmp:
         for score in detector.available_scores():
-            detector.score = score
+            detector.score_kind = score
             target = detector.export_saved_model(Path(tmp) / score)
             results[score] = round(served_rows_per_second(target, batch, ROWS))
             auc = roc_auc_score(task.y_test, detector.decision_function(task.X_test))

@@ -2,8 +2,8 @@
 
 For each data set, task and seed (the benchmark's splits, at most 10,000 normal training rows),
 fits the default detector once, then fits its student stage again (``refit_student``) under
-variants of the soft target's centre (``score_student_target_quantile``) and of the number of
-steps (``score_student_steps``), and scores the test rows with each. The
+variants of the soft target's centre (``student_target_quantile``) and of the number of
+steps (``student_steps``), and scores the test rows with each. The
 combined score, the classifier alone and the fit's own student are recorded beside them.
 
 Writes ``benchmarks/results/student_variants.jsonl`` (one line per fit) and prints a table.
@@ -46,7 +46,7 @@ def main() -> None:
             record[kind] = auc(detector, kind, task)
         record["variants"] = {}
         for name, (quantile, steps) in VARIANTS.items():
-            detector.set_params(score_student_target_quantile=quantile, score_student_steps=steps)
+            detector.set_params(student_target_quantile=quantile, student_steps=steps)
             start = time.perf_counter()
             detector.refit_student(task.X_train, task.y_train)
             seconds = time.perf_counter() - start
@@ -65,7 +65,7 @@ def main() -> None:
 
 
 def auc(detector: NFADetector, kind: str, task) -> float:
-    detector.score = kind
+    detector.score_kind = kind
     return float(roc_auc_score(task.y_test, detector.decision_function(task.X_test)))
 
 

@@ -85,7 +85,7 @@ def nf_defaults(params: dict) -> str:
             "classifier's weight averaging and ensemble, which change every fit with known "
             "anomalies"
         )
-    if "adaptive_eps" in params:
+    if "classifier_adaptive_eps" in params:
         return (
             "defaults of commit 537eaf1 (`adaptive_eps`) before the held-out choice of the "
             "density weight (which changes no fit with fewer than 20 known anomalies) and the "
@@ -100,7 +100,7 @@ def nf_defaults(params: dict) -> str:
             "0.9845 recorded, 0.9839 refitted); with known anomalies, the ablation rows are from "
             "before them"
         )
-    if "classifier_weight" in params:
+    if "combined_classifier_weight" in params:
         return "defaults of commit 2ac8785 (softplus rule; no flow step floor)"
     if params.get("flow_layers") == 6:
         return "defaults of commit 4bd97da (6 layers; classifier added with weight 1, no softplus)"
@@ -114,7 +114,7 @@ parts = [
     "default (combined) score, since session 20 with its neighbour term; `-density` and "
     "`-classifier` are the same fit scored by `-log p(x)` alone and by the (1 + eps)-class "
     "classifier alone, and `-student` by the one network fitted to rank rows like the "
-    "combined score (since session 21, `score_student_steps=3000`, commit eea35d1; measured on KDD-99, 5 seeds, and on cardio, mammography, smtp and thyroid, seeds 0-2, before session 24; every record with known anomalies since); `nf-no-neighbours` is the combined score without the neighbour term "
+    "combined score (since session 21, `student_steps=3000`, commit eea35d1; measured on KDD-99, 5 seeds, and on cardio, mammography, smtp and thyroid, seeds 0-2, before session 24; every record with known anomalies since); `nf-no-neighbours` is the combined score without the neighbour term "
     "(`neighbour_rows=0`, the default before session 20: its records are that default's), and "
     "the other `nf-` rows change one thing each in that configuration, except "
     "`nf-mlp-trees-neighbours` (the trees always on, beside the neighbour term; code of commit 6c92e5a) and `nf-mlp` (the MLP alone: the default before session 24). HIGGS and SUSY are the shipped samples "

@@ -404,7 +404,7 @@ Inside the shell, for instance in the gap between the moons, no surrogate falls 
 classifier extrapolates as it likes. That is why `NFADetector` also draws half of its
 surrogates uniformly from the data's bounding box (`box_share`, as in the original
 (1 + eps)-class method) and, by default, adds the flow's own `-log p(x)` to the classifier's
-score (`score="combined"`).
+score (`score_kind="combined"`).
 
 Next: `02_kdd99_quickstart.ipynb` runs the whole method on network-intrusion data.
 """),
@@ -558,7 +558,7 @@ Two things to read in the curves. The training NLL is a mean over an epoch's bat
 while the weights move and on dequantised rows; a few batches with huge NLL dominate it (mind
 the log axis), so early stopping watches the held-out NLL instead and restores the best
 epoch. And the `L_J` estimate grows as the flow fits: with the default
-`jacobian_penalty=1e-3`, `lambda * L_J` stays below one nat against a held-out NLL of about
+`flow_jacobian_penalty=1e-3`, `lambda * L_J` stays below one nat against a held-out NLL of about
 a hundred per row, so the flow is free to stretch and squeeze volume in these 70-odd
 dimensions. A larger `jacobian_penalty` holds `L_J` down at some cost in likelihood, as
 notebook 01 showed in 2-D.
@@ -610,13 +610,13 @@ rows, scores = [], {}
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
 for ax, (name, fitted) in zip(axes, detectors.items(), strict=True):
     for kind, color in (("density", "tab:blue"), ("classifier", "tab:red"), ("student", "tab:green"), ("combined", "k")):
-        fitted.score = kind
+        fitted.score_kind = kind
         scores[name, kind] = fitted.decision_function(X_test)
         auc = roc_auc_score(y_test, scores[name, kind])
         rows.append({"task": name, "score": kind, "ROC AUC, all attacks": auc, "ROC AUC, unseen attack types": roc_auc_score(y_test[unseen], scores[name, kind][unseen])})
         fpr, tpr, _ = roc_curve(y_test, scores[name, kind])
         ax.plot(fpr, tpr, color=color, label=f"{kind} (AUC {auc:.4f})")
-    fitted.score = "combined"
+    fitted.score_kind = "combined"
     ax.set(xscale="log", xlim=(1e-4, 1), ylim=(0, 1.01), xlabel="false-positive rate", title=f"task {name}")
     ax.legend(loc="lower right")
 axes[0].set_ylabel("true-positive rate")
@@ -706,7 +706,7 @@ The classifier never saw most attack types; what it saw as "anomaly" were surrog
 (`sampler_flow_.forward`), then rounded back onto the grid of the discrete columns
 (`encoder_.requantise`, so that integers and one-hot columns look like real rows). Half of the
 classifier's surrogates come from this tail and half uniformly from the bounding box of the
-normal rows (`box_share=0.5`); below are the tail ones, drawn here the same way.
+normal rows (`surrogate_box_share=0.5`); below are the tail ones, drawn here the same way.
 
 The picture is a 2-D PCA of the encoded features (`encoder_.transform`), fitted on the normal
 training rows. It squeezes the 70-odd encoded dimensions into two, so closeness on the plane
@@ -716,7 +716,7 @@ does not mean closeness in feature space; the log-densities printed below it tel
 encoder = detector.encoder_
 normal_features = encoder.transform(X_fit[y_fit == 0])
 test_features = encoder.transform(X_test)
-z_tail = sample_gaussian_tail(2000, encoder.output_dim, detector.tail_p_value, seed=0)
+z_tail = sample_gaussian_tail(2000, encoder.output_dim, detector.surrogate_tail_p_value, seed=0)
 surrogates = encoder.requantise(detector.sampler_flow_.forward(z_tail)).numpy()
 
 pca = PCA(2, random_state=0).fit(normal_features)
@@ -736,7 +736,7 @@ for attack, color in zip(attack_types, plt.cm.tab10.colors, strict=False):
     axes[0].scatter(*projected[attack].T, s=8, color=color, marker=marker, label=attack + (" (known)" if attack in known.known_classes else ""))
 axes[1].scatter(*projected["surrogates"].T, s=6, color="k", marker="x", label="tail surrogates")
 axes[0].set(title="real attacks (six largest test classes)", xlim=(low[0] - pad[0], high[0] + pad[0]), ylim=(low[1] - pad[1], high[1] + pad[1]))
-axes[1].set(title=f"surrogates from the tail, p = {detector.tail_p_value}")
+axes[1].set(title=f"surrogates from the tail, p = {detector.surrogate_tail_p_value}")
 for ax in axes:
     ax.set(xlabel="PC 1", ylabel="PC 2")
     ax.legend(fontsize=8, markerscale=2)
@@ -832,7 +832,7 @@ if N_NORMAL_TRAIN is not None:
     X_fit, y_fit = X_fit.iloc[keep], y_fit[keep]
 detector = NFADetector(random_state=0, **FIT_ARGS).fit(X_fit, y_fit)
 print(f"fitted on {len(X_fit)} rows ({int(y_fit.sum())} known {task.known_classes[0]!r} attacks); "
-      f"score={detector.score!r}, threshold_={detector.threshold_:.3f}")
+      f"score_kind={detector.score_kind!r}, threshold_={detector.threshold_:.3f}")
 
 version_dir = detector.export_saved_model(WORK / MODEL_NAME)
 for path in sorted(version_dir.rglob("*")):
@@ -1004,14 +1004,14 @@ from tfp_flowad.export import served_rows_per_second
 
 BATCH_ROWS, SERVED_ROWS = (20_000, 100_000) if SMALL else (250_000, 1_000_000)
 batch = detector.encoder_.to_tensors(task.X_test.sample(BATCH_ROWS, replace=True, random_state=0))
-detector.score = "student"
+detector.score_kind = "student"
 student_dir = detector.export_saved_model(WORK / MODEL_NAME)  # the next version: 2
 for kind, path in (("combined", version_dir), ("student", student_dir)):
-    detector.score = kind
+    detector.score_kind = kind
     rate = served_rows_per_second(path, batch, rows=SERVED_ROWS)
     auc = roc_auc_score(task.y_test, detector.decision_function(task.X_test))
     print(f"{kind:9s} {path.relative_to(WORK)}: {rate:>12,.0f} rows/s, test ROC AUC {auc:.4f}")
-detector.score = "combined"
+detector.score_kind = "combined"
 """),
     md(r"""
 ## Serving it
@@ -1022,7 +1022,7 @@ version directory and switches to a new one when it appears (export again to add
 TF Serving release at least as new as the TensorFlow that wrote the model (2.21 here).
 
 ```python
-detector.score = "student"  # or keep "combined", the slower, exact score
+detector.score_kind = "student"  # or keep "combined", the slower, exact score
 detector.export_saved_model("saved_models/kdd99")  # writes saved_models/kdd99/1/
 ```
 
@@ -1153,10 +1153,10 @@ same seed); the trees change the classifier and hence the combined score.
 scores, table = {}, {}
 for model, detector in detectors.items():
     for kind in ("density", "classifier", "combined"):
-        detector.score = kind
+        detector.score_kind = kind
         scores[model, kind] = detector.decision_function(X_test)
         table.setdefault(model, {})[kind] = round(roc_auc_score(y_test, scores[model, kind]), 4)
-    detector.score = "combined"
+    detector.score_kind = "combined"
 pd.DataFrame(table).T.rename_axis("classifier_model")
 """),
     code(r"""

@@ -93,7 +93,7 @@ def test_score_and_export_with_another_score(model_dir, tmp_path, capsys):
     )
     assert status == 0
     detector = NFADetector.load(model_dir)
-    detector.score = "classifier"
+    detector.score_kind = "classifier"
     expected = detector.decision_function(frame)
     np.testing.assert_allclose(pd.read_csv(tmp_path / "s.csv").anomaly_score, expected, atol=1e-5)
     status, _, _ = run(capsys, "export", *argv, "--out", tmp_path / "serving")

@@ -28,7 +28,7 @@ SMALL = dict(
     classifier_hidden_units=(16,),
     classifier_epochs=15,
     classifier_min_steps=0,
-    score_student_steps=50,
+    student_steps=50,
     batch_size=128,
     # The trees of the default ("auto") are tested on their own below; the MLP alone keeps
     # the many small fits here quick.
@@ -87,6 +87,9 @@ def test_scores_rank_shifted_rows_as_anomalies(fitted, data):
     assert set(np.unique(predictions)) <= {0, 1}
     proba = fitted.predict_proba(test)
     np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-6)
+    # predict_proba and predict come from the same score: P(anomaly) > 1/2 where flagged.
+    np.testing.assert_array_equal(proba[:, 1] > 0.5, predictions == 1)
+    assert np.all(np.diff(proba[np.argsort(scores), 1]) >= 0)
     assert fitted.log_prob(test).shape == (len(test),)
 
 
@@ -94,7 +97,7 @@ def test_classifier_score_is_the_papers_output(fitted, data):
     from sklearn.metrics import roc_auc_score
 
     X, y, test, y_test = data
-    fitted.score = "classifier"
+    fitted.score_kind = "classifier"
     try:
         scores = fitted.decision_function(test)
         # 40 known anomalies: "auto" makes the classifier an ensemble of 5 networks whose
@@ -102,31 +105,29 @@ def test_classifier_score_is_the_papers_output(fitted, data):
         member_logits = fitted.classifier_(fitted.encoder_.transform(test)).numpy()
         assert member_logits.shape == (len(test), 5)
         np.testing.assert_allclose(scores, -member_logits.mean(1), rtol=1e-5, atol=1e-5)
-        p_anomaly = fitted.predict_proba(test)[:, 1]
-        np.testing.assert_allclose(p_anomaly, 1 / (1 + np.exp(-scores)), atol=1e-5)
         assert roc_auc_score(y_test, scores) > 0.5
     finally:
-        fitted.score = "density"
+        fitted.score_kind = "density"
 
 
 def test_each_score_flags_the_contamination_share_with_its_own_threshold(fitted, data, tmp_path):
     X = data[0]
-    original = fitted.score
+    original = fitted.score_kind
     try:
         assert fitted.available_scores() == SCORES
         for kind in SCORES:
-            fitted.score = kind
+            fitted.score_kind = kind
             assert fitted.threshold_ == fitted.thresholds_[kind]
             assert fitted.predict(X).mean() == pytest.approx(fitted.contamination, abs=0.003)
         assert len(set(fitted.thresholds_.values())) == 4
         loaded = NFADetector.load(fitted.save(tmp_path / "model"))
-        assert loaded.score == "student" and loaded.threshold_ == fitted.threshold_
-        loaded.score = "density"
+        assert loaded.score_kind == "student" and loaded.threshold_ == fitted.threshold_
+        loaded.score_kind = "density"
         assert loaded.threshold_ == fitted.thresholds_["density"]
         with pytest.raises(ValueError, match="score must be one of"):
-            fitted.score = "likelihood"
+            fitted.score_kind = "likelihood"
     finally:
-        fitted.score = original
+        fitted.score_kind = original
 
 
 def test_same_seed_gives_same_scores(data):
@@ -248,7 +249,7 @@ def test_bad_input_gets_clear_errors(fitted, data):
     with pytest.raises(ValueError, match="flow must be one of"):
         NFADetector(flow="glow").fit(X, y)
     with pytest.raises(ValueError, match="classifier_weight must be a number >= 0 or None; got -1"):
-        NFADetector(classifier_weight=-1).fit(X, y)
+        NFADetector(combined_classifier_weight=-1).fit(X, y)
     with pytest.raises(ValueError, match="selection_min_known must be an integer >= 1 or None"):
         NFADetector(selection_min_known=0).fit(X, y)
     with pytest.raises(ValueError, match=r"selection_share must be in \(0, 1\); got 1.0"):
@@ -313,10 +314,10 @@ def test_flow_plans_min_steps_in_passes_and_validates_after_each_pass():
     params = {**SMALL, "flow_epochs": 2, "flow_min_steps": 30, "classifier_epochs": 1}
     # 540 rows (10 % held out) in batches of 128: a pass is 5 steps, so 2 epochs would be 10
     # steps; the fit plans ceil(30 / 5) = 6 passes, each one Keras epoch with its held-out NLL.
-    patient = NFADetector(**params, patience=100).fit(X)
+    patient = NFADetector(**params, flow_patience=100).fit(X)
     assert len(patient.history_["flow"]["val_nll"]) == 6
     assert int(patient.flow_.optimizer.iterations) == 30
-    stopping = NFADetector(**params, patience=1).fit(X)
+    stopping = NFADetector(**params, flow_patience=1).fit(X)
     val_nll = stopping.history_["flow"]["val_nll"]
     passes = len(val_nll)
     assert int(stopping.flow_.optimizer.iterations) == passes * 5
@@ -356,7 +357,7 @@ def test_density_temperature_sets_the_density_score(data, tmp_path):
     params = {**SMALL, "flow_epochs": 1, "classifier_epochs": 1}
     normal = X[y == 0]
     assert NFADetector(**params).fit(normal).density_temperature_ == 1.0
-    cold = NFADetector(**params, density_temperature=0.5, score="density").fit(normal)
+    cold = NFADetector(**params, density_temperature=0.5, score_kind="density").fit(normal)
     assert (cold.density_temperature_, cold.density_temperature_aucs_) == (0.5, None)
     features = cold.encoder_.transform(test)
     expected = -cold.flow_.log_prob(features, 0.5).numpy()
@@ -432,9 +433,9 @@ def test_without_neighbour_rows_the_combined_score_has_no_neighbour_term(data, t
 def test_classifier_weight_defaults_to_a_quarter_without_known_anomalies(fitted, data, monkeypatch):
     scores = normal_scores(fitted, data[0])
     assert fitted._score_scaling(*scores)["classifier"][2] == 1.0
-    monkeypatch.setattr(fitted, "classifier_weight", 0.5)
+    monkeypatch.setattr(fitted, "combined_classifier_weight", 0.5)
     assert fitted._score_scaling(*scores)["classifier"][2] == 0.5
-    monkeypatch.setattr(fitted, "classifier_weight", None)
+    monkeypatch.setattr(fitted, "combined_classifier_weight", None)
     monkeypatch.setattr(fitted, "density_auc_", None)
     assert fitted._score_scaling(*scores)["classifier"][2] == 0.25
 
@@ -443,7 +444,7 @@ def test_surrogate_term_fades_when_the_density_cannot_see_the_known_anomalies(fi
     # Far-off known anomalies (the fixture): eps_ follows the density's separation of them.
     weight = max(0.0, 2 * fitted.density_auc_ - 1)
     assert fitted.density_auc_ > 0.9
-    assert fitted.eps_ == pytest.approx(1 - (1 - fitted.eps) * weight)
+    assert fitted.eps_ == pytest.approx(1 - (1 - fitted.classifier_eps) * weight)
     # Known anomalies drawn like the normal rows: the density cannot see them.
     rng = np.random.default_rng(4)
     X = rng.normal(size=(700, 3)).astype("float32")
@@ -452,10 +453,10 @@ def test_surrogate_term_fades_when_the_density_cannot_see_the_known_anomalies(fi
     alike = NFADetector(**params).fit(X, y)
     assert abs(alike.density_auc_ - 0.5) < 0.15
     assert alike.eps_ > 0.7
-    fixed = NFADetector(**params, adaptive_eps=False).fit(X, y)
-    assert fixed.eps_ == fixed.eps
+    fixed = NFADetector(**params, classifier_adaptive_eps=False).fit(X, y)
+    assert fixed.eps_ == fixed.classifier_eps
     one_class = NFADetector(**params).fit(X[:600])
-    assert one_class.density_auc_ is None and one_class.eps_ == one_class.eps
+    assert one_class.density_auc_ is None and one_class.eps_ == one_class.classifier_eps
 
 
 @pytest.mark.parametrize(
@@ -468,7 +469,7 @@ def test_auto_options_keep_one_plain_classifier_one_class(data, option, plain, o
     normal = X[y == 0].iloc[:600]
     params = {**SMALL, "flow_epochs": 1, "distillation_steps": 5, "classifier_epochs": 3}
     scores = {
-        value: NFADetector(**{option: value}, score="classifier", **params)
+        value: NFADetector(**{option: value}, score_kind="classifier", **params)
         .fit(normal)
         .decision_function(test)
         for value in ("auto", plain, other)
@@ -787,34 +788,34 @@ def test_student_score_is_its_networks_logit_and_saves_and_exports_alike(fitted,
     from sklearn.metrics import roc_auc_score
 
     _, _, test, y_test = data
-    original = fitted.score
+    original = fitted.score_kind
     try:
-        fitted.score = "student"
+        fitted.score_kind = "student"
         scores = fitted.decision_function(test)
         logits = fitted.student_(fitted.encoder_.transform(test)).numpy()[:, 0]
         np.testing.assert_allclose(scores, logits, rtol=1e-5, atol=1e-5)
         # 50 steps on a toy table: already a detector (test_method checks the ranking).
         assert roc_auc_score(y_test, scores) > 0.8
-        assert assert_loads_and_exports_alike(fitted, test, tmp_path).score == "student"
+        assert assert_loads_and_exports_alike(fitted, test, tmp_path).score_kind == "student"
     finally:
-        fitted.score = original
+        fitted.score_kind = original
 
 
 def test_without_score_student_steps_there_is_no_student_score(data, tmp_path):
     X, y, test, _ = data
-    detector = NFADetector(**{**SMALL, "score_student_steps": 0}).fit(X[y == 0])
+    detector = NFADetector(**{**SMALL, "student_steps": 0}).fit(X[y == 0])
     assert detector.student_ is None and "score_student" not in detector.fit_seconds_
     assert detector.available_scores() == ("combined", "density", "classifier")
     loaded = NFADetector.load(detector.save(tmp_path / "model"))
     assert loaded.student_ is None and not (tmp_path / "model" / "student.keras").exists()
     for model in (detector, loaded):
-        with pytest.raises(ValueError, match="score 'student' is not available"):
-            model.score = "student"
-    with pytest.raises(ValueError, match="score='student' needs score_student_steps >= 1"):
-        NFADetector(**{**SMALL, "score_student_steps": 0}, score="student").fit(X, y)
+        with pytest.raises(ValueError, match="score_kind 'student' is not available"):
+            model.score_kind = "student"
+    with pytest.raises(ValueError, match="score_kind='student' needs student_steps >= 1"):
+        NFADetector(**{**SMALL, "student_steps": 0}, score_kind="student").fit(X, y)
     for steps in (-1, 2.5, True):
         with pytest.raises(ValueError, match=f"score_student_steps must be .*; got {steps}"):
-            NFADetector(**{**SMALL, "score_student_steps": steps}).fit(X, y)
+            NFADetector(**{**SMALL, "student_steps": steps}).fit(X, y)
     # a quick look scales the student's steps like every training length, but 0 stays 0
     assert scale_training_lengths(detector, 0.5).score_student_steps == 0
     assert scale_training_lengths(NFADetector(), 0.01).score_student_steps == 30
@@ -822,21 +823,21 @@ def test_without_score_student_steps_there_is_no_student_score(data, tmp_path):
 
 def test_refit_student_replaces_the_student_and_nothing_else(data, tmp_path):
     X, y, test, _ = data
-    detector = NFADetector(**{**SMALL, "score_student_steps": 0}).fit(X, y)
+    detector = NFADetector(**{**SMALL, "student_steps": 0}).fit(X, y)
     combined = detector.decision_function(test)
-    with pytest.raises(ValueError, match="refit_student needs score_student_steps >= 1; got 0"):
+    with pytest.raises(ValueError, match="refit_student needs student_steps >= 1; got 0"):
         detector.refit_student(X, y)
     with pytest.raises(RuntimeError, match="not fitted"):
         NFADetector(**SMALL).refit_student(X, y)
-    detector.set_params(score_student_steps=50).refit_student(X, y)
+    detector.set_params(student_steps=50).refit_student(X, y)
     assert "score_student" in detector.fit_seconds_
 
     def student_scores():
-        detector.score = "student"
+        detector.score_kind = "student"
         try:
             scores = detector.decision_function(test)
         finally:
-            detector.score = "combined"
+            detector.score_kind = "combined"
         logits = detector.student_(detector.encoder_.transform(test)).numpy()[:, 0]
         np.testing.assert_allclose(scores, logits, rtol=1e-5, atol=1e-5)
         return scores
@@ -847,16 +848,16 @@ def test_refit_student_replaces_the_student_and_nothing_else(data, tmp_path):
         np.quantile(detector.training_scores_["student"], 1 - detector.contamination)
     )
     # Another target centre: a new network, and the scores are its own (no stale trace).
-    detector.set_params(score_student_target_quantile=0.5).refit_student(X, y)
+    detector.set_params(student_target_quantile=0.5).refit_student(X, y)
     second = student_scores()
     assert not np.allclose(first, second, atol=1e-3)
     loaded = NFADetector.load(detector.save(tmp_path / "model"))
     assert loaded.score_student_target_quantile == 0.5
-    loaded.score = "student"
+    loaded.score_kind = "student"
     np.testing.assert_allclose(loaded.decision_function(test), second, atol=1e-6)
     # A bad value is refused before anything changes.
     for quantile in (0.0, 1.0, "high"):
-        detector.set_params(score_student_target_quantile=quantile)
+        detector.set_params(student_target_quantile=quantile)
         with pytest.raises(
             ValueError, match=f"score_student_target_quantile must be in .*{quantile}"
         ):

@@ -12,6 +12,7 @@ it into features.
 
 import numpy as np
 import pandas as pd
+from scipy import special
 from sklearn.base import BaseEstimator, clone
 
 from tfp_flowad.preprocessing import TabularEncoder, as_frame
@@ -25,7 +26,7 @@ _LENGTH_PARAMS = (
     "distillation_steps",
     "flow_min_steps",
     "classifier_min_steps",
-    "score_student_steps",
+    "student_steps",
 )
 
 
@@ -115,6 +116,28 @@ class BaseDetector(BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """0 (normal) / 1 (anomaly) for each row: score above ``threshold_``."""
         return (self.decision_function(X) > self.threshold_).astype(np.int64)
+
+    def fit_predict(self, X, y=None) -> np.ndarray:
+        """Fits on ``X`` (and ``y``) and returns ``labels_``, the training rows' 0/1 flags."""
+        return self.fit(X, y).labels_
+
+    @property
+    def labels_(self) -> np.ndarray:
+        """0 / 1 for each training row: its score (``decision_scores_``) above ``threshold_``."""
+        return (self.decision_scores_ > self.threshold_).astype(np.int64)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """``[n, 2]``: ``[P(normal), P(anomaly)]`` of each row, from ``decision_function``.
+
+        ``P(anomaly) = sigmoid((s - threshold_) / iqr)``, ``s`` the row's score and ``iqr``
+        the interquartile range of the training rows' scores (``decision_scores_``): 1/2 at
+        the threshold, so ``predict`` says 1 exactly where ``P(anomaly) > 1/2``.
+        """
+        scores = self.decision_function(X)
+        low, high = np.quantile(self.decision_scores_, [0.25, 0.75])
+        scale = max(float(high - low), 1e-12)
+        p_anomaly = special.expit((scores - self.threshold_) / scale)
+        return np.stack([1.0 - p_anomaly, p_anomaly], axis=1)
 
     def _check_rows(self, X) -> pd.DataFrame:
         if not hasattr(self, "threshold_"):

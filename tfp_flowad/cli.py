@@ -101,7 +101,7 @@ def _cmd_fit(args) -> None:
         density_temperature=args.density_temperature,
         classifier_model=args.classifier_model,
         neighbour_rows=args.neighbour_rows,
-        score_student_steps=args.score_student_steps,
+        student_steps=args.score_student_steps,
     ).fit(X, y)
     detector.save(args.out)
     n_known = 0 if y is None else int(y.sum())
@@ -197,7 +197,7 @@ def _load_with_score(args):
 
     detector = NFADetector.load(args.model)
     if args.score:
-        detector.score = args.score  # its threshold follows
+        detector.score_kind = args.score  # its threshold follows
     return detector
 
 
@@ -240,7 +240,7 @@ def _cmd_demo(args) -> None:
             f"{list(task.known_classes)} | fit {seconds:.1f} s ({stages}) | combined score "
             f"in process {rate:,.0f} rows/s"
         )
-    detector.score = "student"
+    detector.score_kind = "student"
     target = detector.export_saved_model(args.out)
     rows = task.X_test.sample(250_000, replace=True, random_state=args.seed)
     served = served_rows_per_second(target, detector.encoder_.to_tensors(rows))

@@ -20,7 +20,7 @@ alone ranks attack types it never saw erratically between fits on KDD-99 (whole 
 more normal than the normal rows), and there the density decides. With known anomalies, the
 density is weighted by how well it separates them from held-out normal rows
 (``NFADetector._score_scaling``); see docs/RESULTS.md. ``"student"`` is the logit of one small
-MLP fitted after everything else to rank rows like the combined score (``score_student_steps``):
+MLP fitted after everything else to rank rows like the combined score (``student_steps``):
 a SavedModel serves it at the cost of a single classifier network.
 """
 
@@ -92,7 +92,7 @@ class NFADetector(BaseDetector):
         flow_hidden_units: hidden widths of each step's network (MADE / coupling net).
         flow_epochs: passes over the normal rows that the flow fit plans, unless
             ``flow_min_steps`` asks for more; the held-out NLL is measured after every pass,
-            and the fit stops early (``patience`` passes without a better NLL) and keeps the
+            and the fit stops early (``flow_patience`` passes without a better NLL) and keeps the
             best pass's weights.
         flow_min_steps: the flow fit plans at least this many steps: when ``flow_epochs``
             passes over the normal rows are fewer, it plans more passes. On a small sample
@@ -102,9 +102,9 @@ class NFADetector(BaseDetector):
             (cardio: density 0.964 at 12 steps, 0.824 at 300 without early stopping); early
             stopping after each pass ends such fits sooner; ``0`` turns the floor off. See
             docs/RESULTS.md.
-        jacobian_penalty: ``lambda`` of eq. (41); 0 turns the regulariser off.
-        penalty_every: estimate ``L_J`` every this many steps (weighted to stay unbiased).
-        penalty_batch_size: base samples per ``L_J`` estimate.
+        flow_jacobian_penalty: ``lambda`` of eq. (41); 0 turns the regulariser off.
+        flow_penalty_every: estimate ``L_J`` every this many steps (weighted to stay unbiased).
+        flow_penalty_batch_size: base samples per ``L_J`` estimate.
         distillation_steps: steps of probability distillation.
         distillation_clipnorm: global gradient-norm clip of distillation, or ``None``. The
             student's first samples land where the teacher's ``log p`` is astronomically low,
@@ -114,12 +114,12 @@ class NFADetector(BaseDetector):
             the classifier ranked KDD-99's unseen attacks worse in some seeds (seed 1,
             one-class: 0.80 against 0.99), and the combined score with it (0.979 against
             0.997); see docs/RESULTS.md.
-        tail_p_value: mass of the base Gaussian's tail that surrogate anomalies come from.
-        box_share: share of surrogates drawn uniformly from a box around the normal rows, as
+        surrogate_tail_p_value: mass of the base Gaussian's tail that surrogate anomalies come from.
+        surrogate_box_share: share of surrogates drawn uniformly from a box around the normal rows, as
             in the brute-force (1 + eps)-class method; the rest come from the flow's tail.
             Tail samples alone sit on a shell around the normal rows and leave the classifier
             blind in every other direction.
-        box_margin: the box is the normal rows' bounding box widened by this multiple of its
+        surrogate_box_margin: the box is the normal rows' bounding box widened by this multiple of its
             width on each side (in encoded features). A wide box teaches the classifier that
             far-off rows are anomalies; with a tight one (0.1) its ReLU extrapolation sent
             whole attack types (KDD-99's neptune, portsweep) to "normal" in some seeds.
@@ -181,9 +181,9 @@ class NFADetector(BaseDetector):
             default"). Without the trees a fit is shorter and the combined score about 4
             times quicker to compute (cardio: 205k against 51k rows/s in process); the
             student score, which a SavedModel serves, never runs them.
-        gamma: weight of the known-anomaly term of eq. (6).
-        eps: the surrogate term of eq. (6) is weighted ``1 - eps``.
-        adaptive_eps: with known anomalies, weight the surrogate term by how well the
+        classifier_gamma: weight of the known-anomaly term of eq. (6).
+        classifier_eps: the surrogate term of eq. (6) is weighted ``1 - classifier_eps``.
+        classifier_adaptive_eps: with known anomalies, weight the surrogate term by how well the
             flow's density separates them from held-out normal rows: ``1 - eps_ = (1 - eps)
             clip(2 AUC - 1, 0, 1)`` (``density_auc_``). Surrogates come from the density's
             tail, so they teach the classifier that low-density rows are anomalies; where
@@ -191,11 +191,11 @@ class NFADetector(BaseDetector):
             that lesson is wrong and the term fades, leaving the two-class part of eq. (6)
             (HIGGS, 100 / 1000 known: ROC AUC 0.584 / 0.642 -> 0.602 / 0.678, 5 seeds).
             Without known anomalies ``eps_ = eps``.
-        score: what ``decision_function`` and the export return: ``"combined"``,
+        score_kind: what ``decision_function`` and the export return: ``"combined"``,
             ``"density"`` or ``"classifier"`` (see the module docstring). Everything is fitted
             either way; the attribute may be changed after ``fit``, and ``threshold_``
             follows it.
-        classifier_weight: weight of the classifier's term in the combined score. ``None``:
+        combined_classifier_weight: weight of the classifier's term in the combined score. ``None``:
             1 with known anomalies, 0.25 without. Trained on normal rows and surrogates
             alone, the classifier is a weaker detector than the density it was drawn from
             (one-class ROC AUC, classifier against density: mammography 0.65 / 0.87, SUSY
@@ -232,7 +232,7 @@ class NFADetector(BaseDetector):
             computes the distances to the references, ``neighbour_rows * D`` multiply-adds a
             row (KDD-99's tasks encode to 72-115 features: 300k-470k), and the model
             holds them, ``neighbour_rows * D`` floats.
-        score_student_steps: with a number of steps, the fit ends by training one MLP of
+        student_steps: with a number of steps, the fit ends by training one MLP of
             ``classifier_hidden_units`` to rank rows like the combined score
             (``fit_score_student``: a sigmoid of the combined score, centred at its 99th
             percentile over the normal rows, as soft labels for a cross-entropy; fitted on
@@ -243,7 +243,8 @@ class NFADetector(BaseDetector):
             times more rows a second (``tfp-flowad export --score student``). It is fitted
             last and changes no other score. 0 fits none. ``refit_student`` fits it again
             without the other stages.
-        score_student_target_quantile: the quantile of the combined score over the normal
+        student_batch_size: rows of each kind per step of the student's fit.
+        student_target_quantile: the quantile of the combined score over the normal
             training rows where the student's soft label is 1/2 (``c`` of
             ``fit_score_student``). A lower one asks the student to rank more of the normal
             rows' upper range too: seed means, student ROC AUC at 0.99 / 0.9 / 0.5, SUSY
@@ -271,12 +272,13 @@ class NFADetector(BaseDetector):
             mammography 25% 0.9187 -> 0.9154, HIGGS 100 / 1000 -0.0007, cover 5% -0.0004, so
             it is an option (the ``nf-temperature`` rows of docs/RESULTS.md). A number fixes
             ``T``.
-        batch_size: rows per step in every stage.
+        batch_size: rows per step of the flow, the distillation and the classifier.
         flow_learning_rate: peak Adam learning rate of the flow fit (see ``_flow_optimizer``).
         flow_clipnorm: global gradient-norm clip of the flow fit.
-        learning_rate: Adam learning rate of distillation and of the classifier.
+        distillation_learning_rate: Adam learning rate of the distillation.
+        classifier_learning_rate: Adam learning rate of the classifier (and of its distillation).
         validation_fraction: share of normal rows held out for early stopping (0: none).
-        patience: early-stopping patience in epochs (the flow's: passes over the normal rows).
+        flow_patience: passes without a better held-out NLL before the flow fit stops.
         log_transform: ``"auto"``, ``True`` or ``False`` (see ``TabularEncoder.fit``).
         contamination: expected fraction of anomalies; sets ``threshold_``.
         random_state: integer seed; the same seed gives the same scores on CPU.
@@ -292,8 +294,8 @@ class NFADetector(BaseDetector):
             rows (``None`` one-class); ``neighbour_auc_``: the same for the neighbour term
             (``None`` one-class or without the term); ``neighbours_``: the term's
             ``NearestReference`` network (``None`` with ``neighbour_rows = 0``); ``eps_``:
-            the ``eps`` the classifier trained with (see ``adaptive_eps``).
-        student_: the ``"student"`` score's network (``None`` with ``score_student_steps =
+            the ``classifier_eps`` the classifier trained with (see ``classifier_adaptive_eps``).
+        student_: the ``"student"`` score's network (``None`` with ``student_steps =
             0``).
         density_temperature_: the ``T`` of the density score; ``density_temperature_aucs_``:
             the ROC AUC of the known anomalies under each candidate ``T`` (``None`` when there
@@ -323,14 +325,14 @@ class NFADetector(BaseDetector):
         flow_hidden_units: tuple[int, ...] = (64, 64),
         flow_epochs: int = 6,
         flow_min_steps: int = 300,
-        jacobian_penalty: float = 1e-3,
-        penalty_every: int = 20,
-        penalty_batch_size: int = 32,
+        flow_jacobian_penalty: float = 1e-3,
+        flow_penalty_every: int = 20,
+        flow_penalty_batch_size: int = 32,
         distillation_steps: int = 200,
         distillation_clipnorm: float | None = None,
-        tail_p_value: float = 0.05,
-        box_share: float = 0.5,
-        box_margin: float = 2.0,
+        surrogate_tail_p_value: float = 0.05,
+        surrogate_box_share: float = 0.5,
+        surrogate_box_margin: float = 2.0,
         classifier_hidden_units: tuple[int, ...] = (64, 32),
         classifier_epochs: int = 4,
         classifier_min_steps: int = 300,
@@ -338,23 +340,25 @@ class NFADetector(BaseDetector):
         classifier_members: int | str = "auto",
         classifier_distillation_steps: int = 0,
         classifier_model: str = "auto",
-        gamma: float = 1.0,
-        eps: float = 0.05,
-        adaptive_eps: bool = True,
-        score: str = "combined",
-        classifier_weight: float | None = None,
+        classifier_gamma: float = 1.0,
+        classifier_eps: float = 0.05,
+        classifier_adaptive_eps: bool = True,
+        score_kind: str = "combined",
+        combined_classifier_weight: float | None = None,
         selection_min_known: int | None = 20,
         selection_share: float = 0.2,
         density_temperature: float | str = 1.0,
         neighbour_rows: int = 4096,
-        score_student_steps: int = 3000,
-        score_student_target_quantile: float = 0.99,
+        student_steps: int = 3000,
+        student_target_quantile: float = 0.99,
+        student_batch_size: int = 512,
         batch_size: int = 1024,
         flow_learning_rate: float = 3e-3,
         flow_clipnorm: float = 1.0,
-        learning_rate: float = 1e-3,
+        distillation_learning_rate: float = 1e-3,
+        classifier_learning_rate: float = 1e-3,
         validation_fraction: float = 0.1,
-        patience: int = 2,
+        flow_patience: int = 2,
         log_transform="auto",
         contamination: float = 0.01,
         random_state: int | None = None,
@@ -367,14 +371,14 @@ class NFADetector(BaseDetector):
         self.flow_hidden_units = flow_hidden_units
         self.flow_epochs = flow_epochs
         self.flow_min_steps = flow_min_steps
-        self.jacobian_penalty = jacobian_penalty
-        self.penalty_every = penalty_every
-        self.penalty_batch_size = penalty_batch_size
+        self.flow_jacobian_penalty = flow_jacobian_penalty
+        self.flow_penalty_every = flow_penalty_every
+        self.flow_penalty_batch_size = flow_penalty_batch_size
         self.distillation_steps = distillation_steps
         self.distillation_clipnorm = distillation_clipnorm
-        self.tail_p_value = tail_p_value
-        self.box_share = box_share
-        self.box_margin = box_margin
+        self.surrogate_tail_p_value = surrogate_tail_p_value
+        self.surrogate_box_share = surrogate_box_share
+        self.surrogate_box_margin = surrogate_box_margin
         self.classifier_hidden_units = classifier_hidden_units
         self.classifier_epochs = classifier_epochs
         self.classifier_min_steps = classifier_min_steps
@@ -382,23 +386,25 @@ class NFADetector(BaseDetector):
         self.classifier_members = classifier_members
         self.classifier_distillation_steps = classifier_distillation_steps
         self.classifier_model = classifier_model
-        self.gamma = gamma
-        self.eps = eps
-        self.adaptive_eps = adaptive_eps
-        self.score = score
-        self.classifier_weight = classifier_weight
+        self.classifier_gamma = classifier_gamma
+        self.classifier_eps = classifier_eps
+        self.classifier_adaptive_eps = classifier_adaptive_eps
+        self.score_kind = score_kind
+        self.combined_classifier_weight = combined_classifier_weight
         self.selection_min_known = selection_min_known
         self.selection_share = selection_share
         self.density_temperature = density_temperature
         self.neighbour_rows = neighbour_rows
-        self.score_student_steps = score_student_steps
-        self.score_student_target_quantile = score_student_target_quantile
+        self.student_steps = student_steps
+        self.student_target_quantile = student_target_quantile
+        self.student_batch_size = student_batch_size
         self.batch_size = batch_size
         self.flow_learning_rate = flow_learning_rate
         self.flow_clipnorm = flow_clipnorm
-        self.learning_rate = learning_rate
+        self.distillation_learning_rate = distillation_learning_rate
+        self.classifier_learning_rate = classifier_learning_rate
         self.validation_fraction = validation_fraction
-        self.patience = patience
+        self.flow_patience = flow_patience
         self.verbose = verbose
 
     # ------------------------------------------------------------------------------ fit
@@ -408,7 +414,8 @@ class NFADetector(BaseDetector):
             kwargs["hidden_units"] = tuple(self.flow_hidden_units)
         if penalty > 0:
             kwargs.update(
-                penalty_every=self.penalty_every, penalty_batch_size=self.penalty_batch_size
+                penalty_every=self.flow_penalty_every,
+                penalty_batch_size=self.flow_penalty_batch_size,
             )
         return FLOWS[name](dim, num_layers=self.flow_layers, **kwargs)
 
@@ -464,9 +471,9 @@ class NFADetector(BaseDetector):
             self.neighbours_, self.neighbour_auc_, normal_neighbour = self._timed(
                 "neighbours", self._fit_neighbours, clean_normal, held_out, anomaly_features
             )
-        self.eps_ = self.eps
-        if self.adaptive_eps and self.density_auc_ is not None:
-            self.eps_ = 1.0 - (1.0 - self.eps) * _separation_weight(self.density_auc_)
+        self.eps_ = self.classifier_eps
+        if self.classifier_adaptive_eps and self.density_auc_ is not None:
+            self.eps_ = 1.0 - (1.0 - self.classifier_eps) * _separation_weight(self.density_auc_)
         held = self._selection_rows(len(anomaly), rng)
         parts = self._classifier_parts(len(anomaly))
         fitted = {}
@@ -523,7 +530,7 @@ class NFADetector(BaseDetector):
         )
         self._scorers = {}
         self.student_ = None
-        if self.score_student_steps:
+        if self.student_steps:
             self.student_, self.history_["score_student"] = self._timed(
                 "score_student", self._fit_score_student, normal, anomaly, seed
             )
@@ -543,7 +550,7 @@ class NFADetector(BaseDetector):
         """Fits the ``"student"`` score's network again; every other stage stays as fitted.
 
         For tuning what a SavedModel serves without refitting the flow and the classifier:
-        change ``score_student_steps`` or ``score_student_target_quantile`` (``set_params``),
+        change ``student_steps`` or ``student_target_quantile`` (``set_params``),
         then call this with the training rows. The student learns the combined score
         (``fit_score_student``) on the same kinds of rows as in ``fit``; its training scores
         and threshold are recomputed on ``X``. With the parameters of the fit it gives a
@@ -561,8 +568,8 @@ class NFADetector(BaseDetector):
         y = check_labels(y, len(frame), "y")
         check_min_normal_rows(y, self.min_normal_rows, "y")
         self._check_parameters()
-        if not self.score_student_steps:
-            raise ValueError("refit_student needs score_student_steps >= 1; got 0")
+        if not self.student_steps:
+            raise ValueError("refit_student needs student_steps >= 1; got 0")
         seed = self.random_state
         if seed is not None:
             keras.utils.set_random_seed(seed)
@@ -575,19 +582,19 @@ class NFADetector(BaseDetector):
         self.thresholds_["student"] = training_threshold(
             self.training_scores_["student"], self.contamination
         )
-        self.score = self.score  # refreshes threshold_ and decision_scores_
+        self.score_kind = self.score_kind  # refreshes threshold_ and decision_scores_
         return self
 
     def _check_parameters(self) -> None:
         if self.flow not in _USER_FLOWS:
             raise ValueError(f"flow must be one of {_USER_FLOWS}; got {self.flow!r}")
-        if not 0.0 < self.tail_p_value <= 1.0:
-            raise ValueError(f"tail_p_value must be in (0, 1]; got {self.tail_p_value!r}")
-        if not 0.0 <= self.box_share <= 1.0:
-            raise ValueError(f"box_share must be in [0, 1]; got {self.box_share!r}")
-        if not self.box_margin >= 0.0:
-            raise ValueError(f"box_margin must be >= 0; got {self.box_margin!r}")
-        _check_score(self.score)
+        if not 0.0 < self.surrogate_tail_p_value <= 1.0:
+            raise ValueError(f"tail_p_value must be in (0, 1]; got {self.surrogate_tail_p_value!r}")
+        if not 0.0 <= self.surrogate_box_share <= 1.0:
+            raise ValueError(f"box_share must be in [0, 1]; got {self.surrogate_box_share!r}")
+        if not self.surrogate_box_margin >= 0.0:
+            raise ValueError(f"box_margin must be >= 0; got {self.surrogate_box_margin!r}")
+        _check_score(self.score_kind)
         minimum = self.selection_min_known
         if minimum is not None and not _is_count(minimum):
             raise ValueError(
@@ -616,9 +623,11 @@ class NFADetector(BaseDetector):
                 f"classifier_model must be one of {list(CLASSIFIER_MODELS)}; "
                 f"got {self.classifier_model!r}"
             )
-        if not isinstance(self.adaptive_eps, (bool, np.bool_)):
-            raise ValueError(f"adaptive_eps must be True or False; got {self.adaptive_eps!r}")
-        weight = self.classifier_weight
+        if not isinstance(self.classifier_adaptive_eps, (bool, np.bool_)):
+            raise ValueError(
+                f"adaptive_eps must be True or False; got {self.classifier_adaptive_eps!r}"
+            )
+        weight = self.combined_classifier_weight
         if weight is not None and not (_is_number(weight) and weight >= 0):
             raise ValueError(f"classifier_weight must be a number >= 0 or None; got {weight!r}")
         temperature = self.density_temperature
@@ -629,14 +638,14 @@ class NFADetector(BaseDetector):
         rows = self.neighbour_rows
         if not (rows == 0 or (_is_count(rows) and rows >= 2)):
             raise ValueError(f"neighbour_rows must be 0 or an integer >= 2; got {rows!r}")
-        steps = self.score_student_steps
+        steps = self.student_steps
         if not (steps == 0 or _is_count(steps)):
-            raise ValueError(f"score_student_steps must be an integer >= 0; got {steps!r}")
-        if self.score == "student" and not steps:
-            raise ValueError("score='student' needs score_student_steps >= 1; got 0")
-        quantile = self.score_student_target_quantile
+            raise ValueError(f"student_steps must be an integer >= 0; got {steps!r}")
+        if self.score_kind == "student" and not steps:
+            raise ValueError("score_kind='student' needs student_steps >= 1; got 0")
+        quantile = self.student_target_quantile
         if not (_is_number(quantile) and 0.0 < quantile < 1.0):
-            raise ValueError(f"score_student_target_quantile must be in (0, 1); got {quantile!r}")
+            raise ValueError(f"student_target_quantile must be in (0, 1); got {quantile!r}")
 
     def _timed(self, stage: str, fit_stage, *args):
         """``fit_stage(*args)``, its wall seconds recorded in ``fit_seconds_[stage]``."""
@@ -674,11 +683,13 @@ class NFADetector(BaseDetector):
                 keras.callbacks.EarlyStopping(
                     monitor="val_nll",
                     mode="min",
-                    patience=self.patience,
+                    patience=self.flow_patience,
                     restore_best_weights=True,
                 )
             ]
-        flow = self._make_flow(self.flow, self.encoder_.output_dim, seed, self.jacobian_penalty)
+        flow = self._make_flow(
+            self.flow, self.encoder_.output_dim, seed, self.flow_jacobian_penalty
+        )
         flow.compile(optimizer=self._flow_optimizer(steps_per_epoch * epochs))
         history = flow.fit(
             flow_data(normal),
@@ -706,7 +717,7 @@ class NFADetector(BaseDetector):
         distiller = Distiller(flow, student, batch_size=self.batch_size)
         distiller.compile(
             optimizer=keras.optimizers.Adam(
-                self.learning_rate, global_clipnorm=self.distillation_clipnorm
+                self.distillation_learning_rate, global_clipnorm=self.distillation_clipnorm
             )
         )
         flow.trainable = False
@@ -754,7 +765,7 @@ class NFADetector(BaseDetector):
         # weights are the network's, which Keras pairs with the averaged weights at the end.
         sampler.trainable = False
         trainer = OnePlusEpsTrainer(
-            network, sampler, self.gamma, self.eps_, surrogates_per_step=self.batch_size
+            network, sampler, self.classifier_gamma, self.eps_, surrogates_per_step=self.batch_size
         )
         steps_per_epoch, epochs = _planned_passes(
             len(normal), self.batch_size, self.classifier_epochs, self.classifier_min_steps
@@ -766,7 +777,7 @@ class NFADetector(BaseDetector):
         if averaging is not None:
             momentum = averaging_momentum(averaging, epochs * steps_per_epoch)
             ema = {"use_ema": True, "ema_momentum": momentum}
-        trainer.compile(optimizer=keras.optimizers.Adam(self.learning_rate, **ema))
+        trainer.compile(optimizer=keras.optimizers.Adam(self.classifier_learning_rate, **ema))
         history = trainer.fit(
             # Real rows enter clean: generated rows are requantised to match them.
             make_classifier_dataset(
@@ -808,20 +819,22 @@ class NFADetector(BaseDetector):
         known = self.encoder_.finish(anomaly).numpy()
 
         def fit(rows):
-            return fit_boosted_trees(clean_normal, rows, surrogates, self.gamma, self.eps_, seed)
+            return fit_boosted_trees(
+                clean_normal, rows, surrogates, self.classifier_gamma, self.eps_, seed
+            )
 
         return (fit(known), None if held is None else fit(known[~held])), {}
 
     def _surrogate_sampler(self, clean_normal: np.ndarray, sampler_flow, seed: int | None):
-        """Surrogate anomalies: the flow's tail (``tail_p_value``) and, for a ``box_share``,
-        the box around the (encoded) normal rows widened by ``box_margin``, requantised like
+        """Surrogate anomalies: the flow's tail (``surrogate_tail_p_value``) and, for a ``surrogate_box_share``,
+        the box around the (encoded) normal rows widened by ``surrogate_box_margin``, requantised like
         real rows."""
         return MixtureSampler(
             [
-                TailSampler(sampler_flow, self.tail_p_value, seed=seed),
-                UniformBoxSampler.around(clean_normal, margin=self.box_margin, seed=seed),
+                TailSampler(sampler_flow, self.surrogate_tail_p_value, seed=seed),
+                UniformBoxSampler.around(clean_normal, margin=self.surrogate_box_margin, seed=seed),
             ],
-            [1.0 - self.box_share, self.box_share],
+            [1.0 - self.surrogate_box_share, self.surrogate_box_share],
             quantiser=self.encoder_,
         )
 
@@ -842,7 +855,7 @@ class NFADetector(BaseDetector):
             parts,
             self.classifier_distillation_steps,
             self.batch_size,
-            self.learning_rate,
+            self.classifier_learning_rate,
             seed,
             self.verbose,
             shape_of=mlp,
@@ -874,8 +887,9 @@ class NFADetector(BaseDetector):
             scores[0],
             _median_and_spread(scores[0])[1],
             tuple(self.classifier_hidden_units),
-            self.score_student_steps,
-            target_quantile=self.score_student_target_quantile,
+            self.student_steps,
+            target_quantile=self.student_target_quantile,
+            batch_size=self.student_batch_size,
             seed=seed,
             verbose=self.verbose,
         )
@@ -895,7 +909,7 @@ class NFADetector(BaseDetector):
 
         The flow never sees the known anomalies, so this is an honest check of the paper's
         premise that anomalies lie where the normal rows' density is low. It sets the
-        density's weight in the combined score (``_score_scaling``), with ``adaptive_eps``
+        density's weight in the combined score (``_score_scaling``), with ``classifier_adaptive_eps``
         the weight of the surrogate term of eq. (6), and the choice of the temperature.
         """
         if len(anomaly) == 0:
@@ -1082,11 +1096,11 @@ class NFADetector(BaseDetector):
 
         Median and spread (``_median_and_spread``) are those of ``density``, ``classifier``
         and ``neighbour`` (``None``: no neighbour term), the scores of normal training rows.
-        The classifier's weight is ``classifier_weight`` (see the class docstring for its
+        The classifier's weight is ``combined_classifier_weight`` (see the class docstring for its
         default); the density's and the neighbour term's, ``_distance_weight`` of
         ``density_auc_`` and ``neighbour_auc_`` with ``density_scale``.
         """
-        classifier_weight = self.classifier_weight
+        classifier_weight = self.combined_classifier_weight
         if classifier_weight is None:
             classifier_weight = 1.0 if self.density_auc_ is not None else 0.25
         paired = neighbour is not None
@@ -1105,7 +1119,7 @@ class NFADetector(BaseDetector):
 
     # ---------------------------------------------------------------------------- score
     @property
-    def score(self) -> str:
+    def score_kind(self) -> str:
         """What ``decision_function``, ``predict`` and the export use (see ``__init__``).
 
         It may change after ``fit``: on a fitted detector, setting it also switches
@@ -1114,24 +1128,27 @@ class NFADetector(BaseDetector):
         """
         return self._score_kind
 
-    @score.setter
-    def score(self, kind: str) -> None:
+    @score_kind.setter
+    def score_kind(self, kind: str) -> None:
         if hasattr(self, "thresholds_"):
-            _check_score(kind)
-            if kind not in self.thresholds_:
-                raise ValueError(
-                    f"score {kind!r} is not available in this detector (fitted with "
-                    "score_student_steps=0, or saved by an older version); fit it again "
-                    "to use that score"
-                )
+            self._check_available(kind)
             self.threshold_ = self.thresholds_[kind]
             if hasattr(self, "training_scores_"):
                 self.decision_scores_ = self.training_scores_[kind]
         self._score_kind = kind
 
+    def _check_available(self, kind: str) -> None:
+        """Raises ``ValueError`` unless ``kind`` is a score kind this fitted detector has."""
+        _check_score(kind)
+        if kind not in self.thresholds_:
+            raise ValueError(
+                f"score_kind {kind!r} is not available in this detector (fitted with "
+                "student_steps=0); fit it again to use that score"
+            )
+
     def available_scores(self) -> tuple[str, ...]:
         """The score kinds this fitted detector has: ``SCORES``, less ``"student"`` where no
-        student was fitted (``score_student_steps = 0``, or a detector saved before it)."""
+        student was fitted (``student_steps = 0``, or a detector saved before it)."""
         return tuple(k for k in SCORES if k != "student" or self.student_ is not None)
 
     def _set_training_scores(self, frame: pd.DataFrame) -> None:
@@ -1141,15 +1158,15 @@ class NFADetector(BaseDetector):
             kind: training_threshold(scores, self.contamination)
             for kind, scores in self.training_scores_.items()
         }
-        self.score = self.score  # sets threshold_ and decision_scores_
+        self.score_kind = self.score_kind  # sets threshold_ and decision_scores_
 
-    def _score_function(self, kind: str | tuple[str, ...] | None = None):
+    def scoring_function(self, kind: str | tuple[str, ...] | None = None):
         """A ``tf.function`` from raw column tensors to anomaly scores of ``kind``.
 
         ``kind``: a score kind (default: ``score``), or a tuple of kinds for a dict of them
         from one pass. One function per ``kind`` is traced and kept.
         """
-        key = self.score if kind is None else kind
+        key = self.score_kind if kind is None else kind
         if key not in self._scorers:
             kinds = key if isinstance(key, tuple) else (key,)
             for name in kinds:
@@ -1194,7 +1211,7 @@ class NFADetector(BaseDetector):
         self, frame: pd.DataFrame, kind: str | tuple[str, ...] | None = None, batch_size=65536
     ):
         """Scores of ``frame``'s rows by ``_score_function(kind)``, as float64 numpy arrays."""
-        score = self._score_function(kind)
+        score = self.scoring_function(kind)
         parts = [
             score(self.encoder_.to_tensors(frame.iloc[start : start + batch_size]))
             for start in range(0, len(frame), batch_size)
@@ -1204,12 +1221,16 @@ class NFADetector(BaseDetector):
             *parts,
         )
 
-    def predict_proba(self, X) -> np.ndarray:
-        """``[n, 2]``: ``[f(x), 1 - f(x)]``, the classifier's ``P(normal | x)`` and its complement."""
-        features = self.encoder_.transform(self._check_rows(X))
-        p_anomaly = tf.sigmoid(-mean_logit(self.classifier_, features))
-        p_anomaly = p_anomaly.numpy().astype(np.float64)
-        return np.stack([1.0 - p_anomaly, p_anomaly], axis=1)
+    @releasing_finished_traces
+    def anomaly_scores(self, X, kinds=None) -> dict[str, np.ndarray]:
+        """``{kind: scores}`` of the rows ``X`` for each score kind of ``kinds`` (default: every
+        kind this detector has, ``available_scores()``), computed in one pass; higher = more
+        abnormal. ``decision_function(X)`` is ``anomaly_scores(X, [score_kind])[score_kind]``.
+        """
+        kinds = self.available_scores() if kinds is None else tuple(kinds)
+        for kind in kinds:
+            self._check_available(kind)
+        return self._score_rows(self._check_rows(X), kinds)
 
     def log_prob(self, X) -> np.ndarray:
         """``log p(x)`` of the fitted flow at the encoded (scaled, one-hot) features of ``X``."""
@@ -1293,13 +1314,13 @@ class NFADetector(BaseDetector):
             detector.encoder_ = TabularEncoder.from_config(manifest["encoder"])
             # A directory saved before per-score thresholds holds its own score's only.
             detector.thresholds_ = manifest.get("thresholds") or {
-                detector.score: float(manifest["threshold"])
+                detector.score_kind: float(manifest["threshold"])
             }
-            detector.score = detector.score  # sets threshold_
+            detector.score_kind = detector.score_kind  # sets threshold_
             detector.score_scaling_ = manifest["score_scaling"]
             detector.density_auc_ = manifest.get("density_auc")
             detector.neighbour_auc_ = manifest.get("neighbour_auc")
-            detector.eps_ = manifest.get("eps", detector.eps)
+            detector.eps_ = manifest["eps"]
             detector.density_scale_ = float(manifest.get("density_scale", 1.0))
             detector.density_scale_aucs_ = manifest.get("density_scale_aucs")
             # One saved before classifier_model="auto" holds the model it was given.
@@ -1328,7 +1349,7 @@ class NFADetector(BaseDetector):
         detector.neighbours_ = None
         if "neighbour" in detector.score_scaling_:
             detector.neighbours_ = _load_keras(neighbours_path)
-        # One saved without the student (or with score_student_steps = 0) has none.
+        # One saved without the student (or with student_steps = 0) has none.
         detector.student_ = None
         if "student" in detector.thresholds_:
             detector.student_ = _load_keras(path / "student.keras")

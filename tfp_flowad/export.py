@@ -28,7 +28,7 @@ def serving_function(detector):
     server, ``saved_model_cli run``) and ``tf.saved_model.load`` then read the same graph.
     """
     signature, threshold = detector.encoder_.input_signature(), detector.threshold_
-    score = detector._score_function()  # raw columns -> anomaly scores
+    score = detector.scoring_function()  # raw columns -> anomaly scores
     frozen = convert_variables_to_constants_v2(score.get_concrete_function())
     names = sorted(signature)  # the flat argument order of a dict input
 

@@ -21,9 +21,9 @@ Methods (``METHODS``, in table order): the baselines of ``tfp_flowad.baselines.B
 default score), ``normalising-flow-density``, ``normalising-flow-classifier`` and
 ``normalising-flow-student`` (the same fit scored by ``-log p(x)`` alone, by the paper's
 (1 + eps)-class classifier alone, and by the one network fitted to rank rows like the default
-score, ``score="student"``), ``nf-no-neighbours`` (``neighbour_rows=0``: the
+score, ``score_kind="student"``), ``nf-no-neighbours`` (``neighbour_rows=0``: the
 combined score without its neighbour term), and, each also without that term, the ablations
-``nf-no-jacobian`` (``jacobian_penalty=0``), ``nf-realnvp``, ``nf-planar``, ``nf-radial``
+``nf-no-jacobian`` (``flow_jacobian_penalty=0``), ``nf-realnvp``, ``nf-planar``, ``nf-radial``
 (``flow=...``), and the options ``nf-temperature`` (``density_temperature="auto"``) and
 ``nf-mlp-trees`` (``classifier_model="mlp+boosted_trees"``), on tasks with known anomalies only
 (one-class the first is ``nf-no-neighbours``' fit, and the second's trees would learn from
@@ -82,7 +82,7 @@ class _NFMethod:
     """An ``NFADetector`` configuration: constructor overrides and the score to read."""
 
     overrides: tuple[tuple[str, object], ...] = ()
-    score: str | None = None  # None: the detector's default
+    score_kind: str | None = None  # None: the detector's default
     known_only: bool = False  # one-class, the fit equals nf-no-neighbours': skipped
 
 
@@ -94,11 +94,11 @@ _WITHOUT_NEIGHBOURS = (("neighbour_rows", 0),)
 #: the normalising-flow rows: method name -> configuration.
 NF_METHODS: dict[str, _NFMethod] = {
     "normalising-flow": _NFMethod(),
-    "normalising-flow-density": _NFMethod(score="density"),
-    "normalising-flow-classifier": _NFMethod(score="classifier"),
-    "normalising-flow-student": _NFMethod(score="student"),
+    "normalising-flow-density": _NFMethod(score_kind="density"),
+    "normalising-flow-classifier": _NFMethod(score_kind="classifier"),
+    "normalising-flow-student": _NFMethod(score_kind="student"),
     "nf-no-neighbours": _NFMethod(overrides=_WITHOUT_NEIGHBOURS),
-    "nf-no-jacobian": _NFMethod(overrides=(("jacobian_penalty", 0.0), *_WITHOUT_NEIGHBOURS)),
+    "nf-no-jacobian": _NFMethod(overrides=(("flow_jacobian_penalty", 0.0), *_WITHOUT_NEIGHBOURS)),
     "nf-realnvp": _NFMethod(overrides=(("flow", "realnvp"), *_WITHOUT_NEIGHBOURS)),
     "nf-planar": _NFMethod(overrides=(("flow", "planar"), *_WITHOUT_NEIGHBOURS)),
     "nf-radial": _NFMethod(overrides=(("flow", "radial"), *_WITHOUT_NEIGHBOURS)),
@@ -720,9 +720,9 @@ def _run_group(
         if index:
             bar.start(dataset, task.name, method, task.seed)
         try:
-            score = NF_METHODS[method].score if method in NF_METHODS else None
+            score = NF_METHODS[method].score_kind if method in NF_METHODS else None
             if score is not None:
-                detector.score = score
+                detector.score_kind = score
             record = {
                 "dataset": dataset,
                 "task": task.name,
