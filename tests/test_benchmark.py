@@ -224,7 +224,7 @@ def test_epochs_scale_reaches_every_training_length():
     assert flow.flow == "planar" and flow.random_state == 3
     default = runner_module._make_detector("normalising-flow", 0, Size())
     assert flow.distillation_steps == max(1, round(default.distillation_steps * 0.25))
-    assert flow.score_student_steps == round(default.score_student_steps * 0.25)
+    assert flow.student_steps == round(default.student_steps * 0.25)
     assert runner_module._make_detector("nf-no-jacobian", 0, size).jacobian_penalty == 0.0
 
 

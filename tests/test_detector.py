@@ -814,11 +814,11 @@ def test_without_score_student_steps_there_is_no_student_score(data, tmp_path):
     with pytest.raises(ValueError, match="score_kind='student' needs student_steps >= 1"):
         NFADetector(**{**SMALL, "student_steps": 0}, score_kind="student").fit(X, y)
     for steps in (-1, 2.5, True):
-        with pytest.raises(ValueError, match=f"score_student_steps must be .*; got {steps}"):
+        with pytest.raises(ValueError, match=f"student_steps must be .*; got {steps}"):
             NFADetector(**{**SMALL, "student_steps": steps}).fit(X, y)
     # a quick look scales the student's steps like every training length, but 0 stays 0
-    assert scale_training_lengths(detector, 0.5).score_student_steps == 0
-    assert scale_training_lengths(NFADetector(), 0.01).score_student_steps == 30
+    assert scale_training_lengths(detector, 0.5).student_steps == 0
+    assert scale_training_lengths(NFADetector(), 0.01).student_steps == 30
 
 
 def test_refit_student_replaces_the_student_and_nothing_else(data, tmp_path):
