@@ -369,7 +369,7 @@ plt.show()
 # form a shell around the data, and the classifier draws a closed boundary around the moons.
 # Inside the shell, for instance in the gap between the moons, no surrogate falls and the
 # classifier extrapolates as it likes. That is why `NFADetector` also draws half of its
-# surrogates uniformly from the data's bounding box (`box_share`, as in the original
+# surrogates uniformly from the data's bounding box (`surrogate_box_share`, as in the original
 # (1 + eps)-class method) and, by default, adds the flow's own `-log p(x)` to the classifier's
 # score (`score_kind="combined"`).
 #

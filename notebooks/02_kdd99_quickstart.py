@@ -61,7 +61,7 @@ N_NORMAL_TRAIN = 5000 if SMALL else None  # normal training rows (None: all)
 N_TEST = 8000 if SMALL else None  # test rows (None: all)
 
 warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
-tf.get_logger().setLevel("ERROR")  # switching `score` retraces the scoring function; TF warns
+tf.get_logger().setLevel("ERROR")  # switching `score_kind` retraces the scoring function; TF warns
 # %matplotlib inline
 plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "axes.titlesize": 11})
 print(f"SMALL={SMALL}")
@@ -71,8 +71,8 @@ print(f"SMALL={SMALL}")
 #
 # `load_kdd99()` reads the 10% training file of KDD Cup 1999 that is installed with the package:
 # 41 columns (38 numeric, `protocol_type`, `service` and `flag` categorical) and a label,
-# `normal` or one of 22 attack types. Exact duplicate rows are dropped, as the evaluation
-# protocol (`BENCHMARK.md`) asks.
+# `normal` or one of 22 attack types. Exact duplicate rows are dropped: they would otherwise
+# appear in both the training and the test rows.
 
 # %%
 X, labels = load_kdd99()
@@ -81,7 +81,7 @@ print(labels.value_counts().to_string())
 X.head(3)
 
 # %% [markdown]
-# `kdd99_tasks(seed, ks)` builds the protocol's train / test splits: 80% of the normal rows train
+# `kdd99_tasks(seed, ks)` builds the benchmark's train / test splits: 80% of the normal rows train
 # and 20% test; each attack class goes half to a "known pool" and half to the test. Task `k`
 # trains on the training normals plus the pools of `k` randomly chosen attack classes (`y = 1`
 # marks them); the test always holds every attack class. `extra_tests["unseen"]` is the test
@@ -159,10 +159,11 @@ print(f"{known.name}: classifier kept: {detector.classifier_model_} "
 # while the weights move and on dequantised rows; a few batches with huge NLL dominate it (mind
 # the log axis), so early stopping watches the held-out NLL instead and restores the best
 # epoch. And the `L_J` estimate grows as the flow fits: with the default
-# `flow_jacobian_penalty=1e-3`, `lambda * L_J` stays below one nat against a held-out NLL of about
-# a hundred per row, so the flow is free to stretch and squeeze volume in these 70-odd
-# dimensions. A larger `jacobian_penalty` holds `L_J` down at some cost in likelihood, as
-# notebook 01 showed in 2-D.
+# `flow_jacobian_penalty=1e-3`, `lambda * L_J` is a small share of the loss (compare a
+# thousandth of the last `L_J` estimate printed below with the held-out NLL beside it), so the
+# flow is free to stretch and squeeze volume in these 70-odd dimensions. A larger
+# `flow_jacobian_penalty` holds `L_J` down at some cost in likelihood, as notebook 01 showed
+# in 2-D.
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
@@ -189,17 +190,18 @@ plt.show()
 # ## ROC curves: which score?
 #
 # `decision_function(X)` returns one anomaly score per row, higher = more abnormal. The
-# `score` attribute picks it (it may be changed after `fit`, everything is fitted either way):
+# `score_kind` attribute picks it (it may be changed after `fit`, everything is fitted either
+# way; `anomaly_scores(X)` returns every kind in one pass):
 #
 # * `"density"`: `-log p(x)` of the regularised MAF;
 # * `"classifier"`: `-logit f(x)`, the paper's output, `f(x) ~ P(normal | x)` from eq. (6);
-# * `"combined"` (the default): the density, the distance to the nearest of 4096 normal
-#   training rows kept as references (`neighbour_rows`) and a softplus of the classifier, each
-#   first scaled by its median and interquartile range on the normal training rows (details
-#   below);
+# * `"combined"` (the default): the density, the distance to the nearest of the normal
+#   training rows kept as references (`neighbour_rows`, 4096) and a softplus of the
+#   classifier, each first scaled by its median and interquartile range on the normal training
+#   rows (details below);
 # * `"student"`: the logit of one small network fitted, at the end of `fit`, to rank rows like
-#   the combined score (`score_student_steps`): what a SavedModel should serve when it must
-#   score many rows a second (notebook 03).
+#   the combined score (`student_steps`): what a SavedModel should serve when it must score
+#   many rows a second (notebook 03).
 #
 # Below, ROC curves on the whole test set (false-positive rate on a log axis, since a detector
 # is used at low false-alarm rates) and ROC AUC on all attacks and on the attack types unseen in
@@ -226,21 +228,19 @@ plt.show()
 pd.DataFrame(rows).round(4)
 
 # %% [markdown]
-# What the curves of the run shown say (single fits; the numbers move between seeds):
+# How to read the four scores (these are single fits, and the figures move between seeds;
+# `docs/RESULTS.md` gives each score's mean and spread over five seeds of the benchmark):
 #
 # * **`density`** ranks nearly every attack above the normal rows: most attack rows get a
 #   log-density far below that of any normal row.
 # * **`classifier`** alone is the weak part. It learns "anomaly" only where it saw surrogates or
-#   known anomalies. About nine test attacks in ten here are `neptune`, which lie where neither
-#   fell, and there the classifier extrapolates as it likes: in some fits it calls many of them
-#   normal, most often when it trained on a handful of known rows. With known anomalies it is
-#   five networks trained side by side whose logits are averaged (`classifier_members`), each
-#   one's weights the average of its last training steps (`classifier_averaging`), which steadies
-#   that guess (a single network fell to 0.24 and 0.20 in one seed with one and two known
-#   classes, 0.89 and 0.75 with the averaging alone); over the five seeds of `docs/RESULTS.md`
-#   its AUC on KDD-99 is 0.989 ± 0.004 one-class (trained on surrogates alone, it is the least
-#   steady score: one seed fell to 0.906 in session 22's fits) and 0.993 ± 0.002 with two known
-#   classes, against 0.996 and 0.996 for the density.
+#   known anomalies. Most test attacks here are `neptune` (see the label counts above), which
+#   lie where neither fell, and there the classifier extrapolates as it likes: in some fits it
+#   calls many of them normal, most often when it trained on a handful of known rows, and
+#   one-class, trained on surrogates alone, it is the least steady score between seeds. With
+#   known anomalies it is five networks trained side by side whose logits are averaged
+#   (`classifier_members`), each one's weights the average of its last training steps
+#   (`classifier_averaging`), which steadies that guess.
 # * **`combined`** (the default) is `w_d z_density + w_n z_neighbour + w_c softplus(z_classifier)`
 #   on scores standardised on the normal training rows, `neighbour` being the distance to the
 #   nearest reference normal row (`neighbour_rows`). The flow smooths over the gaps between tight
@@ -248,12 +248,11 @@ pd.DataFrame(rows).round(4)
 #   `pod`); the distance to real normal rows does not smooth. The density and the neighbour term
 #   share one weight (`w_d`, `w_n`: half each, times their own separation of the known
 #   anomalies); the softplus lets the classifier raise a row's score but hardly lower it, so
-#   where it wrongly calls an attack type normal the distances still decide; `w_c` is 0.25
-#   one-class and 1 with known anomalies. Over those five seeds it is 0.9983 one-class and 0.9980
-#   with two known classes (0.9970 and 0.9971 without the neighbour term), every seed between
-#   0.9974 and 0.9986.
-# * **`student`** follows the combined score closely (within a few 1e-4 of its AUC on KDD-99)
-#   for a fraction of its cost: it is one network of the classifier's shape, taught on normal
+#   where it wrongly calls an attack type normal the distances still decide; `w_c`
+#   (`combined_classifier_weight`) is 0.25 one-class and 1 with known anomalies. On KDD-99 the
+#   neighbour term raises its ROC AUC in every task (`docs/RESULTS.md`, "The neighbour term").
+# * **`student`** follows the combined score closely (compare their rows in the table) for a
+#   fraction of its cost: it is one network of the classifier's shape, taught on normal
 #   rows, surrogates, known anomalies and normal rows pushed off in random directions, with a
 #   sigmoid of the combined score (centred at the normal rows' 99th percentile) as soft labels.
 
@@ -302,9 +301,9 @@ pd.crosstab(pd.Series(y_test, name="true (1 = attack)"), pd.Series(flags, name="
 # %% [markdown]
 # ## Surrogate anomalies next to real attacks
 #
-# The classifier never saw most attack types; what it saw as "anomaly" were surrogates:
-# `z` from the tail of `N(0, I_D)` with mass `tail_p_value`, pushed through the distilled IAF
-# (`sampler_flow_.forward`), then rounded back onto the grid of the discrete columns
+# The classifier never saw most attack types; what it saw as "anomaly" were surrogates: `z`
+# from the tail of `N(0, I_D)` with mass `surrogate_tail_p_value`, pushed through the distilled
+# IAF (`sampler_flow_.forward`), then rounded back onto the grid of the discrete columns
 # (`encoder_.requantise`, so that integers and one-hot columns look like real rows). Half of the
 # classifier's surrogates come from this tail and half uniformly from the bounding box of the
 # normal rows (`surrogate_box_share=0.5`); below are the tail ones, drawn here the same way.
@@ -353,12 +352,13 @@ pd.DataFrame({name: np.quantile(values, [0.05, 0.5, 0.95]) for name, values in l
 
 # %% [markdown]
 # The tail surrogates form a cloud around the bulk of the normal rows. Their log-density under
-# the MAF sits just below that of the least likely normal rows (compare the 5% column): the edge
-# of the normal class, which is what tail sampling aims at. Most real attacks lie much further
-# out, hundreds of nats lower, and in directions the surrogates do not reach. So the classifier
-# learns a boundary between the normal rows and a nearby shell, and its verdict on far-away
-# attacks is an extrapolation (its ROC curve above), while the flow's density keeps falling the
-# further out a row lies. Half of the classifier's surrogates come uniformly from the bounding
-# box for that reason, and the default `combined` score keeps the density in the decision.
+# the MAF lies below that of the least likely normal rows (the surrogates' 95% column against
+# the normal rows' 5% column): past the edge of the normal class, which is where tail sampling
+# aims. Most real attacks lie much further out (compare the medians), and in directions the
+# surrogates do not reach. So the classifier learns a boundary between the normal rows and a
+# nearby shell, and its verdict on far-away attacks is an extrapolation (its ROC curve above),
+# while the flow's density keeps falling the further out a row lies. Half of the classifier's
+# surrogates come uniformly from the bounding box for that reason, and the default `combined`
+# score keeps the density in the decision.
 #
 # Next: `03_serving.ipynb` exports a detector as a SavedModel and serves it.

@@ -238,12 +238,12 @@ print("same as from the REST body:", np.allclose(decoded["anomaly_score"].numpy(
 # %% [markdown]
 # ## Which score to serve
 #
-# The export computes the detector's `score`. The default, `"combined"`, runs the flow, the
-# distances to 4096 reference rows and the classifier ensemble for every row; `"student"` runs
-# one small network fitted at the end of `fit` to rank rows like the combined score. The cell
-# exports the student as version 2 (TF Serving serves the highest version) and times both
-# SavedModels on the same raw rows with `served_rows_per_second` (after a warm-up call), beside
-# each score's ROC AUC on the test set.
+# The export computes the detector's `score_kind`. The default, `"combined"`, runs the flow,
+# the distances to the reference rows (`neighbour_rows`, 4096) and the classifier ensemble for
+# every row; `"student"` runs one small network fitted at the end of `fit` to rank rows like
+# the combined score. The cell exports the student as version 2 (TF Serving serves the highest
+# version) and times both SavedModels on the same raw rows with `served_rows_per_second`
+# (after a warm-up call), beside each score's ROC AUC on the test set.
 
 # %%
 from sklearn.metrics import roc_auc_score
@@ -290,5 +290,5 @@ detector.score_kind = "combined"
 # curl -X POST -d @request.json localhost:8501/v1/models/kdd99:predict
 # ```
 #
-# The export fixes the detector's `score` and `threshold_` at export time; to serve another
+# The export fixes the detector's `score_kind` and `threshold_` at export time; to serve another
 # score or threshold, change the attribute and export a new version.

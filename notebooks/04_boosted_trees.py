@@ -71,7 +71,7 @@ FIT_ARGS = (
 RESULTS = Path("..") / "benchmarks" / "results"  # the benchmark's committed records
 
 warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
-tf.get_logger().setLevel("ERROR")  # switching `score` retraces the scoring function; TF warns
+tf.get_logger().setLevel("ERROR")  # switching `score_kind` retraces the scoring function; TF warns
 # %matplotlib inline
 plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "axes.titlesize": 11})
 print(f"SMALL={SMALL}")
@@ -79,9 +79,9 @@ print(f"SMALL={SMALL}")
 # %% [markdown]
 # ## The data and the task
 #
-# `benchmark_tasks(data set, seeds, tasks)` yields the benchmark's splits (`BENCHMARK.md`): 60%
-# of the normal rows train and the rest test; of the anomalies, the task's share is known
-# (`y = 1` in training) and the others test.
+# `benchmark_tasks(data set, seeds, tasks)` yields the splits of the benchmark
+# (`tfp-flowad benchmark`, `benchmarks/README.md`): 60% of the normal rows train and the rest
+# test; of the anomalies, the task's share is known (`y = 1` in training) and the others test.
 
 # %%
 task = next(benchmark_tasks("6_cardio", seeds=0, tasks="5%"))
@@ -139,10 +139,9 @@ plt.tight_layout()
 #
 # One split and one seed prove little. The benchmark (`tfp-flowad benchmark`) fitted both on
 # every data set and task with known anomalies for five seeds: `normalising-flow` is the default
-# detector and `nf-mlp` the one with `classifier_model="mlp"` (the default before the trees
-# joined it). The cell reads their committed records and puts the mean ROC AUC side by side,
-# with the best of the other methods (the paper's baselines and the reference detectors,
-# refitted by the benchmark on the same splits).
+# detector and `nf-mlp` the one with `classifier_model="mlp"`. The cell reads their committed
+# records and puts the mean ROC AUC side by side, with the best of the other methods (the
+# paper's baselines and the reference detectors, refitted by the benchmark on the same splits).
 
 # %%
 rows = []
@@ -165,23 +164,22 @@ records.round(4).reset_index(drop=True)
 # %% [markdown]
 # The trees gain most where a few known anomalies describe the rest well (smtp, cardio,
 # magic.gamma, HIGGS's signal events) and little on KDD-99, where most test attacks are of kinds
-# the known ones do not show and the density and the neighbour term do most of the work (the
-# unseen attacks with eight known classes gain too). They cost mammography 25%: its 46 known
-# anomalies leave 10 to hold back, and ten held-out anomalies do not tell which classifier ranks
-# the test set better (docs/RESULTS.md). On HIGGS, SUSY and the ADBench sets the `nf-mlp`
-# records predate session 26, whose flow fit checks its held-out NLL after every pass, so there
-# the gain mixes both changes. `classifier_model="mlp"` keeps the MLP alone, for a shorter fit
-# and quicker scoring.
+# the known ones do not show and the density and the neighbour term do most of the work. Where
+# the gain is negative, as on mammography's 25% task, the known anomalies were enough to hold
+# some back, but too few of them to tell which classifier ranks the test set better
+# (`docs/RESULTS.md`). On HIGGS, SUSY and the ADBench sets the `nf-mlp` records come from an
+# older flow fit than the default's (one without the held-out NLL checked after every pass), so
+# there the gain mixes both differences. `classifier_model="mlp"` keeps the MLP alone, for a
+# shorter fit and quicker scoring.
 #
 # ## What the trees cost
 #
 # Fitting: the `boosted_trees` stage above (it grows with the rows, up to 8,192 of each kind:
-# normal rows, known anomalies, surrogates, a seeded subset beyond that; on KDD-99 about 3 s a
-# set of trees on 2 cores, two sets where some known anomalies are held back). Scoring: the
-# trees are evaluated in TensorFlow for a batch at once (every split compared, then each tree's
-# leaf picked by a matrix product), slower than the MLP alone. The `"student"` score, one small
-# network fitted to rank rows like the combined score, never runs them: export it to serve
-# many rows a second (notebook 03).
+# normal rows, known anomalies, surrogates, a seeded subset beyond that; two sets of trees
+# where some known anomalies are held back). Scoring: the trees are evaluated in TensorFlow for
+# a batch at once (every split compared, then each tree's leaf picked by a matrix product),
+# slower than the MLP alone. The `"student"` score, one small network fitted to rank rows like
+# the combined score, never runs them: export it to serve many rows a second (notebook 03).
 
 # %%
 many = np.tile(X_test, (20 if SMALL else 200, 1))  # 11,000 / 110,000 rows
