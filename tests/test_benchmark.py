@@ -1,15 +1,20 @@
-"""The benchmark runner on a tiny ADBench set: records, re-runs, tables, plots, the command."""
+"""The benchmark runner on a tiny ADBench set: records, re-runs, tables, plots, the command, and
+the research ablations of ``benchmarks/ablations.py`` run through it."""
 
 import argparse
 import contextlib
+import importlib.util
 import io
 import json
+from pathlib import Path
 
 import pytest
 
 from tfp_flowad.benchmark import (
     BASELINE_METHODS,
     METHODS,
+    NF_METHODS,
+    NFMethod,
     Size,
     add_benchmark_parser,
     benchmark_tasks,
@@ -20,7 +25,8 @@ from tfp_flowad.benchmark import (
     render_table,
     run,
 )
-from tfp_flowad.benchmark import runner as runner_module
+from tfp_flowad.benchmark import records as records_module
+from tfp_flowad.benchmark.methods import MethodTable
 from tfp_flowad.datasets import adbench_paths
 from tfp_flowad.detector import DENSITY_TEMPERATURES
 
@@ -30,6 +36,19 @@ TINY = Size(max_train_rows=300, epochs_scale=0.05)
 BASELINE_RUN = dict(methods="deep-svdd-oc,two-class", tasks="one-class,25%")
 #: one NFADetector fit, recorded twice (default score and classifier score).
 FLOW_RUN = dict(methods="normalising-flow,normalising-flow-classifier", tasks="25%")
+
+
+def _load_ablations():
+    """``benchmarks/ablations.py`` (a script outside the package) as a module."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "ablations.py"
+    spec = importlib.util.spec_from_file_location("ablations", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ablations = _load_ablations()
+ABLATIONS = ablations.ABLATIONS
 
 
 def _lines(out_dir) -> list[str]:
@@ -69,7 +88,7 @@ def test_one_json_line_per_fit(finished):
     flow, classifier = records[2], records[3]
     assert flow["params"]["flow_epochs"] == 1 and flow["params"]["classifier_epochs"] == 1
     assert flow["params"]["distillation_steps"] < 30
-    assert classifier["params"]["score"] == "classifier"
+    assert classifier["params"]["score_kind"] == "classifier"
     assert flow["fit_seconds"] == classifier["fit_seconds"]  # one fit, two records
     assert flow["shared_fit"] == classifier["shared_fit"]
     assert set(flow["stage_seconds"]) >= {"flow", "classifier"}
@@ -110,7 +129,7 @@ def test_rerun_skips_finished_fits(finished, monkeypatch):
     def no_fit(*args, **kwargs):
         raise AssertionError("a finished fit was run again")
 
-    monkeypatch.setattr(runner_module, "_make_detector", no_fit)
+    monkeypatch.setattr(MethodTable, "make_detector", no_fit)
     records = run(DATASET, seeds="0", out_dir=out_dir, size=TINY, progress=False, **BASELINE_RUN)
     run(DATASET, seeds="0", out_dir=out_dir, size=TINY, progress=False, **FLOW_RUN)
     assert _lines(out_dir) == before
@@ -155,14 +174,14 @@ def test_command_writes_table_and_plot(finished):
 
 
 def test_failed_fit_keeps_the_others(tmp_path, monkeypatch):
-    make_detector = runner_module._make_detector
+    make_detector = MethodTable.make_detector
 
-    def failing(method, seed, size):
+    def failing(table, method, seed, epochs_scale=1.0):
         if method == "two-class":
             raise RuntimeError("boom")
-        return make_detector(method, seed, size)
+        return make_detector(table, method, seed, epochs_scale)
 
-    monkeypatch.setattr(runner_module, "_make_detector", failing)
+    monkeypatch.setattr(MethodTable, "make_detector", failing)
     with pytest.raises(RuntimeError, match=r"1 fits failed: 38_thyroid 25% two-class seed 0"):
         run(DATASET, seeds="0", out_dir=tmp_path, size=TINY, progress=False, **BASELINE_RUN)
     assert [r["method"] for r in load_results(tmp_path)] == ["deep-svdd-oc"]
@@ -172,7 +191,7 @@ def test_cut_off_last_line_is_skipped_and_mended(tmp_path):
     path = tmp_path / "results.jsonl"
     path.write_text('{"dataset": "x", "task": "one-class"}\n{"dataset": "x", "ta')
     assert load_results(tmp_path) == [{"dataset": "x", "task": "one-class"}]
-    runner_module._append(path, {"dataset": "x", "task": "k=1"})
+    records_module.append_record(path, {"dataset": "x", "task": "k=1"})
     assert [r["task"] for r in load_results(path)] == ["one-class", "k=1"]
 
 
@@ -186,6 +205,9 @@ def test_cut_off_last_line_is_skipped_and_mended(tmp_path):
         (dict(seeds="0-x"), "0-x"),
         (dict(size={"max_train_rows": 0}), "max_train_rows"),
         (dict(size={"epochs_scale": -1.0}), "epochs_scale"),
+        (dict(extra_methods={"normalising-flow": NFMethod()}), "normalising-flow"),
+        (dict(extra_methods={"nf-x": NFMethod(overrides=(("no_such", 1),))}), "no_such"),
+        (dict(extra_methods={"nf-x": {"flow": "planar"}}), "nf-x"),
     ],
 )
 def test_bad_arguments_are_named_before_any_fit(tmp_path, call, named):
@@ -203,29 +225,61 @@ def test_method_and_seed_parsing():
     assert tuple(BASELINES) == BASELINE_METHODS
     assert parse_methods("all") == list(METHODS)
     assert parse_methods("baselines") == list(BASELINE_METHODS)
+    assert parse_methods("nf") == list(NF_METHODS)
     assert parse_methods("nf")[0] == "normalising-flow"
-    assert parse_methods(["nf-planar", "two-class", "two-class"]) == ["two-class", "nf-planar"]
+    chosen = parse_methods(["nf-planar", "two-class", "two-class"], ABLATIONS)
+    assert chosen == ["two-class", "nf-planar"]
+    assert parse_methods("nf", ABLATIONS) == list(NF_METHODS) + list(ABLATIONS)
+    assert parse_methods("all", ABLATIONS) == list(METHODS) + list(ABLATIONS)
     assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
     assert parse_seeds("3,0-1") == [0, 1, 3]
     # nf-temperature differs from the default only with known anomalies: no one-class fit.
-    applies = runner_module._applies
-    assert applies("nf-temperature", "25%") and not applies("nf-temperature", "one-class")
-    assert applies("normalising-flow", "one-class")
-    temperature = runner_module._make_detector("nf-temperature", 0, Size())
-    assert temperature.density_temperature == "auto"
+    table = MethodTable(ABLATIONS)
+    assert table.applies("nf-temperature", "25%")
+    assert not table.applies("nf-temperature", "one-class")
+    assert table.applies("normalising-flow", "one-class")
+    assert table.make_detector("nf-temperature", 0).density_temperature == "auto"
 
 
 def test_epochs_scale_reaches_every_training_length():
-    size = Size(epochs_scale=0.25)
-    assert runner_module._make_detector("rae-oc", 0, size).epochs == 2  # round(10 * 0.25)
-    semi = runner_module._make_detector("semi-supervised", 0, size)
+    table = MethodTable(ABLATIONS)
+    assert table.make_detector("rae-oc", 0, 0.25).epochs == 2  # round(10 * 0.25)
+    semi = table.make_detector("semi-supervised", 0, 0.25)
     assert (semi.epochs, semi.autoencoder_epochs) == (2, 1)
-    flow = runner_module._make_detector("nf-planar", 3, size)
+    flow = table.make_detector("nf-planar", 3, 0.25)
     assert flow.flow == "planar" and flow.random_state == 3
-    default = runner_module._make_detector("normalising-flow", 0, Size())
+    default = table.make_detector("normalising-flow", 0)
     assert flow.distillation_steps == max(1, round(default.distillation_steps * 0.25))
     assert flow.student_steps == round(default.student_steps * 0.25)
-    assert runner_module._make_detector("nf-no-jacobian", 0, size).jacobian_penalty == 0.0
+    no_jacobian = table.make_detector("nf-no-jacobian", 0, 0.25)
+    assert no_jacobian.flow_jacobian_penalty == 0.0 and no_jacobian.neighbour_rows == 0
+
+
+def test_the_package_does_not_define_the_ablations():
+    assert ABLATIONS and not set(ABLATIONS) & set(METHODS)
+    for name in ("nf-no-jacobian", "nf-no-neighbours", "nf-planar"):
+        assert name in ABLATIONS
+        with pytest.raises(ValueError, match=name):
+            parse_methods(name)
+
+
+def test_the_ablation_script_runs_through_the_runner(finished, tmp_path):
+    """One tiny ablation fit from the script's command line: a record like the runner's own."""
+    reference = next(r for r in load_results(finished[0]) if r["method"] == "normalising-flow")
+    ablations.main(
+        ["--dataset", DATASET, "--methods", "nf-no-jacobian", "--seeds", "0", "--out"]
+        + [str(tmp_path), "--tasks", "25%", "--max-train-rows", "300"]
+        + ["--epochs-scale", "0.05", "--no-progress"]
+    )
+    records = load_results(tmp_path)
+    assert [(r["task"], r["method"]) for r in records] == [("25%", "nf-no-jacobian")]
+    ablation = records[0]
+    assert set(ablation) == set(reference) - {"shared_fit"}
+    assert ablation["params"]["flow_jacobian_penalty"] == 0.0
+    assert ablation["params"]["neighbour_rows"] == 0
+    assert ablation["n_train"] == reference["n_train"]  # the same split and size
+    assert 0.0 <= ablation["roc_auc"] <= 1.0
+    assert "| nf-no-jacobian |" in (tmp_path / "table.md").read_text()
 
 
 def test_standings_put_the_default_beside_the_best_of_each_family():

@@ -1,4 +1,7 @@
-"""The benchmark of BENCHMARK.md: run methods on tasks, record JSON lines, render tables and plots.
+"""The benchmark: run methods on a data set's tasks, record JSON lines, render tables and plots.
+
+Modules: ``methods`` (what each method name fits), ``tasks`` (data sets, tasks, run sizes),
+``records`` (the ``results.jsonl`` file), ``runner`` (``run``), ``report`` (tables, plots).
 
 Examples:
     >>> from tfp_flowad.benchmark import run, render_table, plot  # doctest: +SKIP
@@ -14,8 +17,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+from collections.abc import Mapping
 from pathlib import Path
 
+from tfp_flowad.benchmark.methods import (
+    BASELINE_METHODS,
+    METHODS,
+    NF_METHODS,
+    NFMethod,
+    parse_methods,
+)
+from tfp_flowad.benchmark.records import RESULTS_FILE, load_results
 from tfp_flowad.benchmark.report import (
     METRIC_TITLES,
     plot,
@@ -23,19 +36,14 @@ from tfp_flowad.benchmark.report import (
     render_standings,
     render_table,
 )
-from tfp_flowad.benchmark.runner import (
-    BASELINE_METHODS,
-    METHODS,
-    NF_METHODS,
-    RESULTS_FILE,
+from tfp_flowad.benchmark.runner import run
+from tfp_flowad.benchmark.tasks import (
     Size,
     benchmark_tasks,
     dataset_name,
-    load_results,
-    parse_methods,
     parse_seeds,
     parse_tasks,
-    run,
+    task_order_key,
 )
 
 __all__ = [
@@ -43,8 +51,10 @@ __all__ = [
     "METHODS",
     "METRIC_TITLES",
     "NF_METHODS",
+    "NFMethod",
     "RESULTS_FILE",
     "Size",
+    "add_benchmark_arguments",
     "add_benchmark_parser",
     "benchmark_tasks",
     "dataset_name",
@@ -58,17 +68,21 @@ __all__ = [
     "render_table",
     "run",
     "run_command",
+    "task_order_key",
 ]
 
 #: file names written next to ``results.jsonl`` by the command.
 TABLE_FILE, PLOT_FILE = "table.md", "auc.png"
 
 
-def run_command(args: argparse.Namespace) -> None:
+def run_command(
+    args: argparse.Namespace, extra_methods: Mapping[str, NFMethod] | None = None
+) -> None:
     """The ``benchmark`` sub-command: ``run``, then ``table.md`` and ``auc.png`` in ``--out``.
 
-    The table and the plot are written even when some fits failed (from the records that
-    exist); the failure is raised afterwards.
+    ``args`` holds the options of ``add_benchmark_arguments``; ``extra_methods`` goes to
+    ``run``. The table and the plot are written even when some fits failed (from the records
+    that exist); the failure is raised afterwards.
     """
     size = Size(max_train_rows=args.max_train_rows, epochs_scale=args.epochs_scale)
     failure = None
@@ -81,6 +95,7 @@ def run_command(args: argparse.Namespace) -> None:
             tasks=args.tasks,
             size=size,
             progress=not args.no_progress,
+            extra_methods=extra_methods,
         )
     except RuntimeError as error:  # failed fits: report what was done, then fail
         failure = error
@@ -109,13 +124,24 @@ def add_benchmark_parser(subparsers) -> argparse.ArgumentParser:
     """
     parser = subparsers.add_parser(
         "benchmark",
-        help="run the paper's methods on a data set's tasks (BENCHMARK.md); write a table and a plot",
+        help="run the paper's methods and the reference detectors on a data set's tasks; write a "
+        "table and a plot",
         description=(
             "Fits each method on each task of the data set for each seed, appends one JSON line "
             "per fit to OUT/results.jsonl (finished fits are skipped on a re-run), then writes "
             "OUT/table.md (methods x tasks, ROC AUC mean ± std over seeds) and OUT/auc.png."
         ),
     )
+    add_benchmark_arguments(parser)
+    return parser
+
+
+def add_benchmark_arguments(
+    parser: argparse.ArgumentParser, extra_methods: Mapping[str, NFMethod] | None = None
+) -> None:
+    """Adds the ``benchmark`` command's options to ``parser``, and ``run``: ``run_command``
+    with ``extra_methods`` (call ``args.run(args)`` after parsing)."""
+    names = METHODS + tuple(extra_methods or ())
     parser.add_argument(
         "--dataset",
         required=True,
@@ -126,7 +152,7 @@ def add_benchmark_parser(subparsers) -> argparse.ArgumentParser:
         "--methods",
         default="all",
         help="all, baselines, nf, or comma-separated names: "
-        + ", ".join(METHODS)
+        + ", ".join(names)
         + " (default: %(default)s)",
     )
     parser.add_argument("--seeds", default="0-4", help="e.g. 0-4 or 0,2 (default: %(default)s)")
@@ -134,7 +160,7 @@ def add_benchmark_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--tasks",
         help="comma-separated task names, e.g. one-class,k=1 (KDD-99), one-class,100 "
-        "(HIGGS/SUSY), one-class,5%% (ADBench); default: the protocol's tasks",
+        "(HIGGS/SUSY), one-class,5%% (ADBench); default: the data set's tasks",
     )
     parser.add_argument(
         "--max-train-rows",
@@ -148,5 +174,4 @@ def add_benchmark_parser(subparsers) -> argparse.ArgumentParser:
         help="multiply every method's epochs / training steps (default: %(default)s)",
     )
     parser.add_argument("--no-progress", action="store_true", help="print nothing while running")
-    parser.set_defaults(run=run_command)
-    return parser
+    parser.set_defaults(run=functools.partial(run_command, extra_methods=extra_methods))
