@@ -5,7 +5,11 @@ standard deviation, ``ddof = 0``); ``render_report`` stacks the tables of every 
 records hold (ROC AUC, unseen-attack and corrected-file AUC, fit seconds, scoring rows/s);
 ``plot`` draws AUC against the number of known anomalies, one line per method;
 ``render_standings`` puts the default detector beside the best of each other family of methods
-on every data set and task.
+on every data set and task; ``render_head_to_head`` counts, for each other method, the tasks
+where it or the default is ahead; ``render_overview`` is one line per data set with the
+default's mean ROC AUC beside the best of a family of methods; ``render_differences`` sets
+pairs of methods side by side (what an option of the detector changes);
+``render_beside_published`` puts published figures beside the records' means.
 """
 
 from __future__ import annotations
@@ -21,21 +25,41 @@ from tfp_flowad.baselines import REFERENCE_BASELINES
 from tfp_flowad.benchmark.runner import (
     BASELINE_METHODS,
     METHODS,
-    NF_METHODS,
     dataset_name,
     load_results,
     task_order_key,
 )
 
-__all__ = ["render_table", "render_report", "render_standings", "plot", "METRIC_TITLES"]
+__all__ = [
+    "METRIC_TITLES",
+    "REFERENCE_METHODS",
+    "PAPER_METHODS",
+    "method_means",
+    "plot",
+    "render_beside_published",
+    "render_differences",
+    "render_head_to_head",
+    "render_overview",
+    "render_report",
+    "render_standings",
+    "render_table",
+    "shortfalls",
+]
 
 #: the default detector's record name.
 DEFAULT_METHOD = "normalising-flow"
-#: ``render_standings``' columns: heading -> the methods it takes the best of.
-STANDING_FAMILIES: dict[str, tuple[str, ...]] = {
-    "best `nf-` option or ablation": tuple(m for m in NF_METHODS if m.startswith("nf-")),
-    "best paper baseline": tuple(m for m in BASELINE_METHODS if m not in REFERENCE_BASELINES),
-    "best reference detector": tuple(REFERENCE_BASELINES),
+#: the reference detectors (the kinds of detector users run today), in table order.
+REFERENCE_METHODS: tuple[str, ...] = tuple(m for m in BASELINE_METHODS if m in REFERENCE_BASELINES)
+#: the paper's comparison systems, in table order.
+PAPER_METHODS: tuple[str, ...] = tuple(m for m in BASELINE_METHODS if m not in REFERENCE_BASELINES)
+#: the prefix of the records of the detector's options and ablations (``nf-no-neighbours``...).
+OPTION_PREFIX = "nf-"
+#: ``render_standings``' columns: heading -> the methods it takes the best of (the options'
+#: family is every recorded method named with ``OPTION_PREFIX``, whichever the runner knows).
+STANDING_FAMILIES: dict[str, tuple[str, ...] | str] = {
+    "best `nf-` option or ablation": OPTION_PREFIX,
+    "best paper baseline": PAPER_METHODS,
+    "best reference detector": REFERENCE_METHODS,
 }
 
 #: metric key -> heading.
@@ -63,10 +87,20 @@ def _records(results: Iterable[dict] | str | os.PathLike, dataset: str) -> list[
     return [r for r in records if r.get("dataset") == name]
 
 
-def _method_order(records: list[dict]) -> list[str]:
+def _method_order(records: list[dict], order: Iterable[str] = ()) -> list[str]:
+    """The methods of ``records``: those of ``order`` in its order, then those the runner
+    knows in its order, then the others (extra methods of a run, say) sorted by name."""
     present = {r["method"] for r in records}
-    known = [m for m in METHODS if m in present]
+    known = [m for m in order if m in present]
+    known += [m for m in METHODS if m in present and m not in known]
     return known + sorted(present - set(known))
+
+
+def _family(family: tuple[str, ...] | str, methods) -> list[str]:
+    """The ``methods`` in ``family``: a tuple of names, or a prefix that names start with."""
+    if isinstance(family, str):
+        return [m for m in methods if m.startswith(family)]
+    return [m for m in family if m in methods]
 
 
 def _task_order(records: list[dict]) -> list[str]:
@@ -81,7 +115,7 @@ def _values(records: list[dict], method: str, task: str, metric: str) -> list[fl
     ]
 
 
-def _cell(values: list[float], metric: str, n_seeds: int) -> str:
+def _cell(values: list[float], metric: str, n_seeds: int, digits: int = 3) -> str:
     if not values:
         return "–"
     mean, std = float(np.mean(values)), float(np.std(values))
@@ -90,12 +124,17 @@ def _cell(values: list[float], metric: str, n_seeds: int) -> str:
     elif metric == "score_rows_per_second":
         text = f"{mean:,.0f}"
     else:
-        text = f"{mean:.3f} ± {std:.3f}"
+        text = f"{mean:.{digits}f} ± {std:.{digits}f}"
     return text if len(values) == n_seeds else f"{text} (n={len(values)})"
 
 
 def render_table(
-    results: Iterable[dict] | str | os.PathLike, dataset: str, metric: str = "roc_auc"
+    results: Iterable[dict] | str | os.PathLike,
+    dataset: str,
+    metric: str = "roc_auc",
+    digits: int = 3,
+    fit_seconds: bool = False,
+    order: Iterable[str] = (),
 ) -> str:
     """A Markdown table: one row per method, one column per task, "mean ± std" over seeds.
 
@@ -106,23 +145,39 @@ def render_table(
             ``"38_thyroid"``, or what was given to ``run``).
         metric: a record key: ``roc_auc`` (default), ``unseen_auc``, ``corrected_auc``,
             ``fit_seconds`` or ``score_rows_per_second``.
+        digits: decimals of the means and standard deviations of a ROC AUC metric.
+        fit_seconds: add a last column, the method's mean ``fit_seconds`` over all its
+            records of the data set (every task and seed).
+        order: the methods to put first, in this order; the others follow in the runner's
+            order (``METHODS``), then by name.
 
     Returns:
         The table; a cell averaged over fewer seeds than the most seen says ``(n=...)``, and a
         method not run on a task shows "–". A line saying so when there are no records.
     """
     records = _records(results, dataset)
+    every = records
     records = [r for r in records if r.get(metric) is not None]
     if not records:
         return f"_no {metric} records for {dataset}_\n"
     tasks = _task_order(records)
     n_seeds = len({r["seed"] for r in records})
+    extra = ["fit s (mean)"] if fit_seconds else []
     lines = [
-        "| method | " + " | ".join(tasks) + " |",
-        "|---|" + "---|" * len(tasks),
+        "| method | " + " | ".join(tasks + extra) + " |",
+        "|---|" + "---|" * (len(tasks) + len(extra)),
     ]
-    for method in _method_order(records):
-        cells = [_cell(_values(records, method, task, metric), metric, n_seeds) for task in tasks]
+    for method in _method_order(records, order):
+        cells = [
+            _cell(_values(records, method, task, metric), metric, n_seeds, digits) for task in tasks
+        ]
+        if fit_seconds:
+            seconds = [
+                float(r["fit_seconds"])
+                for r in every
+                if r["method"] == method and r.get("fit_seconds") is not None
+            ]
+            cells.append(f"{np.mean(seconds):.1f}" if seconds else "–")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -153,7 +208,7 @@ def render_standings(results: Iterable[dict], datasets: Iterable[str]) -> str:
             default = means.get(DEFAULT_METHOD)
             bests = []
             for family in STANDING_FAMILIES.values():
-                ranked = [(means[m], m) for m in family if m in means]
+                ranked = [(means[m], m) for m in _family(family, means)]
                 bests.append(max(ranked) if ranked else None)
             baselines = [best for best in bests[1:] if best is not None]
             margin = "–"
@@ -164,6 +219,212 @@ def render_standings(results: Iterable[dict], datasets: Iterable[str]) -> str:
                 for value, name in (best or (None, None) for best in bests)
             ]
             lines.append(f"| {dataset} | {task} | " + " | ".join(cells) + f" | {margin} |")
+    return "\n".join(lines) + "\n"
+
+
+def method_means(
+    results: Iterable[dict], dataset: str, metric: str = "roc_auc"
+) -> dict[str, dict[str, float]]:
+    """``{task: {method: mean of metric over seeds}}`` of ``dataset``'s records, tasks in their
+    natural order (one-class first); methods without a value of ``metric`` left out."""
+    chosen = [r for r in _records(list(results), dataset) if r.get(metric) is not None]
+    means: dict[str, dict[str, float]] = {}
+    for task in _task_order(chosen):
+        on_task = [r for r in chosen if r["task"] == task]
+        means[task] = {
+            method: float(np.mean(_values(on_task, method, task, metric)))
+            for method in _method_order(on_task)
+        }
+    return means
+
+
+def _columns(records: list[dict], datasets: Iterable[str], metric: str = "roc_auc"):
+    """``(dataset, task, {method: mean})`` for every task of every data set, in order."""
+    for dataset in datasets:
+        for task, means in method_means(records, dataset, metric).items():
+            yield dataset, task, means
+
+
+def shortfalls(
+    results: Iterable[dict],
+    datasets: Iterable[str],
+    methods: Iterable[str],
+    default: str = DEFAULT_METHOD,
+) -> list[tuple[str, str, float, str, float]]:
+    """Where one of ``methods`` has a higher mean ROC AUC than ``default`` to four decimals:
+    ``(dataset, task, default's mean, best such method, its mean)`` for each such task, in
+    order."""
+    methods = list(methods)
+    found = []
+    for dataset, task, means in _columns(list(results), datasets):
+        if default not in means:
+            continue
+        ranked = [(means[m], m) for m in methods if m in means]
+        if ranked and round(max(ranked)[0], 4) > round(means[default], 4):
+            value, name = max(ranked)
+            found.append((dataset, task, means[default], name, value))
+    return found
+
+
+def render_head_to_head(
+    results: Iterable[dict],
+    datasets: Iterable[str],
+    methods: Iterable[str] = REFERENCE_METHODS,
+    default: str = DEFAULT_METHOD,
+) -> str:
+    """A Markdown table, one row per method of ``methods``: on how many tasks (data set and
+    number of known anomalies) both it and ``default`` have records, on how many each has the
+    higher mean ROC AUC over seeds (a tie to four decimals counts for neither), the mean of
+    ``default``'s margin over those tasks, and the task where ``default`` is furthest behind.
+    """
+    records = list(results)
+    datasets = list(datasets)
+    lines = [
+        f"| method | tasks run by both | `{default}` ahead | method ahead | mean margin of "
+        f"`{default}` | where `{default}` is furthest behind |",
+        "|---|---|---|---|---|---|",
+    ]
+    for method in methods:
+        margins = [
+            (round(means[default] - means[method], 4), dataset, task)
+            for dataset, task, means in _columns(records, datasets)
+            if default in means and method in means
+        ]
+        if not margins:
+            continue
+        ahead = sum(margin > 0 for margin, _, _ in margins)
+        behind = sum(margin < 0 for margin, _, _ in margins)
+        worst = min(margins)
+        furthest = f"{worst[1]} {worst[2]} ({worst[0]:+.4f})" if worst[0] < 0 else "–"
+        mean = float(np.mean([margin for margin, _, _ in margins]))
+        lines.append(
+            f"| {method} | {len(margins)} | {ahead} | {behind} | {mean:+.4f} | {furthest} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def render_overview(
+    results: Iterable[dict],
+    datasets: Iterable[str],
+    methods: Iterable[str] = REFERENCE_METHODS,
+    default: str = DEFAULT_METHOD,
+    names: dict[str, str] | None = None,
+    headings: tuple[str, str] | None = None,
+) -> str:
+    """A Markdown table, one line per data set: its tasks, ``default``'s mean ROC AUC on each,
+    and the best of ``methods`` on each (name and mean), the better of the two in bold.
+
+    Args:
+        results: records of any data sets.
+        datasets: the data sets to show, in order (their recorded names).
+        methods: the methods to take the best of on each task.
+        default: the method set beside them.
+        names: optional display names of the data sets.
+        headings: the headings of the two last columns (default: ``default``'s name and
+            "best of the others").
+    """
+    records = list(results)
+    methods = list(methods)
+    names = names or {}
+    mine_heading, others_heading = headings or (f"`{default}`", "best of the others")
+    lines = [
+        f"| data set | tasks | {mine_heading} | {others_heading} |",
+        "|---|---|---|---|",
+    ]
+    for dataset in datasets:
+        tasks, ours, theirs = [], [], []
+        for task, means in method_means(records, dataset).items():
+            if default not in means:
+                continue
+            ranked = [(means[m], m) for m in methods if m in means]
+            mine = f"{means[default]:.4f}"
+            if not ranked:
+                tasks.append(task)
+                ours.append(mine)
+                theirs.append("–")
+                continue
+            value, name = max(ranked)
+            other = f"{value:.4f}"
+            if round(means[default], 4) >= round(value, 4):
+                mine = f"**{mine}**"
+            else:
+                other = f"**{other}**"
+            tasks.append(task)
+            ours.append(mine)
+            theirs.append(f"{other} {name}")
+        if tasks:
+            label = names.get(dataset, dataset)
+            lines.append(
+                f"| {label} | {' · '.join(tasks)} | {' · '.join(ours)} | {' · '.join(theirs)} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def render_differences(
+    results: Iterable[dict],
+    datasets: Iterable[str],
+    pairs: Iterable[tuple],
+) -> str:
+    """A Markdown table of what one method changes against another, one row per pair.
+
+    Each pair is ``(label, method, compared)`` or ``(label, method, compared, keep)``, where
+    ``keep(dataset, task) -> bool`` chooses the tasks to compare (default: every task where both
+    methods have records). Over those tasks: the mean change of the mean ROC AUC from
+    ``compared`` to ``method``, how many tasks it raises and lowers by 0.0005 or more, and the
+    largest rise and fall with their task.
+    """
+    records = list(results)
+    datasets = list(datasets)
+    lines = [
+        "| what | rows | tasks | mean change | raised | lowered | largest rise | largest fall |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for pair in pairs:
+        label, method, compared = pair[:3]
+        keep = pair[3] if len(pair) > 3 else None
+        changes = [
+            (means[method] - means[compared], dataset, task)
+            for dataset, task, means in _columns(records, datasets)
+            if method in means and compared in means and (keep is None or keep(dataset, task))
+        ]
+        if not changes:
+            continue
+        mean = float(np.mean([change for change, _, _ in changes]))
+        raised = sum(change >= 5e-4 for change, _, _ in changes)
+        lowered = sum(change <= -5e-4 for change, _, _ in changes)
+        best, worst = max(changes), min(changes)
+        rise = f"{best[1]} {best[2]} ({best[0]:+.4f})" if best[0] >= 5e-4 else "–"
+        fall = f"{worst[1]} {worst[2]} ({worst[0]:+.4f})" if worst[0] <= -5e-4 else "–"
+        lines.append(
+            f"| {label} | `{method}` against `{compared}` | {len(changes)} | {mean:+.4f} | "
+            f"{raised} | {lowered} | {rise} | {fall} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def render_beside_published(
+    results: Iterable[dict],
+    dataset: str,
+    published: dict[str, dict[str, str]],
+    digits: int = 3,
+) -> str:
+    """A Markdown table: for each method of ``published`` (method -> task -> the published
+    figure, as printed), the records' "mean ± std" over seeds beside the published figure in
+    each task the publication has; "–" where either is missing."""
+    records = _records(list(results), dataset)
+    tasks = sorted({task for row in published.values() for task in row}, key=task_order_key)
+    n_seeds = len({r["seed"] for r in records}) or 1
+    lines = [
+        "| method | " + " | ".join(f"{task}: here | {task}: paper" for task in tasks) + " |",
+        "|---|" + "---|---|" * len(tasks),
+    ]
+    for method, row in published.items():
+        cells = []
+        for task in tasks:
+            values = _values(records, method, task, "roc_auc")
+            cells.append(_cell(values, "roc_auc", n_seeds, digits))
+            cells.append(row.get(task, "–"))
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
