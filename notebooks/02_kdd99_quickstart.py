@@ -71,8 +71,8 @@ print(f"SMALL={SMALL}")
 #
 # `load_kdd99()` reads the 10% training file of KDD Cup 1999 that is installed with the package:
 # 41 columns (38 numeric, `protocol_type`, `service` and `flag` categorical) and a label,
-# `normal` or one of 22 attack types. Exact duplicate rows are dropped: they would otherwise
-# appear in both the training and the test rows.
+# `normal` or one of 22 attack types. Exact duplicate rows are dropped, as the benchmark's
+# protocol asks (`docs/BENCHMARK.md`).
 
 # %%
 X, labels = load_kdd99()
@@ -81,7 +81,7 @@ print(labels.value_counts().to_string())
 X.head(3)
 
 # %% [markdown]
-# `kdd99_tasks(seed, ks)` builds the benchmark's train / test splits: 80% of the normal rows train
+# `kdd99_tasks(seed, ks)` builds the protocol's train / test splits: 80% of the normal rows train
 # and 20% test; each attack class goes half to a "known pool" and half to the test. Task `k`
 # trains on the training normals plus the pools of `k` randomly chosen attack classes (`y = 1`
 # marks them); the test always holds every attack class. `extra_tests["unseen"]` is the test
@@ -250,7 +250,8 @@ pd.DataFrame(rows).round(4)
 #   anomalies); the softplus lets the classifier raise a row's score but hardly lower it, so
 #   where it wrongly calls an attack type normal the distances still decide; `w_c`
 #   (`combined_classifier_weight`) is 0.25 one-class and 1 with known anomalies. On KDD-99 the
-#   neighbour term raises its ROC AUC in every task (`docs/RESULTS.md`, "The neighbour term").
+#   neighbour term raises its ROC AUC in every task (`nf-no-neighbours` in the KDD-99 table of
+#   `docs/RESULTS.md` leaves it out).
 # * **`student`** follows the combined score closely (compare their rows in the table) for a
 #   fraction of its cost: it is one network of the classifier's shape, taught on normal
 #   rows, surrogates, known anomalies and normal rows pushed off in random directions, with a

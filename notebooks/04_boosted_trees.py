@@ -79,9 +79,10 @@ print(f"SMALL={SMALL}")
 # %% [markdown]
 # ## The data and the task
 #
-# `benchmark_tasks(data set, seeds, tasks)` yields the splits of the benchmark
-# (`tfp-flowad benchmark`, `benchmarks/README.md`): 60% of the normal rows train and the rest
-# test; of the anomalies, the task's share is known (`y = 1` in training) and the others test.
+# `benchmark_tasks(data set, seeds, tasks)` yields the benchmark's splits (`docs/BENCHMARK.md`):
+# for an ADBench set, a stratified split of the rows, 70% training and 30% test. Of the training
+# anomalies the task's share is known (`y = 1` in training) and the others are left out; the
+# test is the whole 30%.
 
 # %%
 task = next(benchmark_tasks("6_cardio", seeds=0, tasks="5%"))
@@ -166,8 +167,8 @@ records.round(4).reset_index(drop=True)
 # magic.gamma, HIGGS's signal events) and little on KDD-99, where most test attacks are of kinds
 # the known ones do not show and the density and the neighbour term do most of the work. Where
 # the gain is negative, as on mammography's 25% task, the known anomalies were enough to hold
-# some back, but too few of them to tell which classifier ranks the test set better
-# (`docs/RESULTS.md`). On HIGGS, SUSY and the ADBench sets the `nf-mlp` records come from an
+# some back, but too few of them to tell which classifier ranks the test set better (its table
+# in `docs/RESULTS.md`). On HIGGS, SUSY and the ADBench sets the `nf-mlp` records come from an
 # older flow fit than the default's (one without the held-out NLL checked after every pass), so
 # there the gain mixes both differences. `classifier_model="mlp"` keeps the MLP alone, for a
 # shorter fit and quicker scoring.
