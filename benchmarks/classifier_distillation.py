@@ -1,8 +1,9 @@
 """The classifier's ensemble distilled into one network, against the ensemble.
 
 For each task and seed of a benchmark data set, fits
-``NFADetector(classifier_distillation_steps=STEPS)`` on the runner's task (the runner's
-default size: every KDD-99 row, at most 10,000 normal training rows elsewhere) and scores
+``NFADetector(classifier_distillation_steps=STEPS)`` on the benchmark's task (the size of the
+records in ``benchmarks/results/``: every KDD-99 row, at most 10,000 normal training rows
+elsewhere) and scores
 every test set of the task (KDD-99: the test split, the unseen attacks and the ``corrected``
 file) with the combined score and the classifier alone. Everything before the distillation
 draws the same numbers as the default fit, so the runner's records of the ensemble
@@ -24,11 +25,18 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from tfp_flowad import NFADetector
-from tfp_flowad.benchmark import runner
+from tfp_flowad.benchmark import (
+    Size,
+    benchmark_tasks,
+    dataset_name,
+    load_results,
+    parse_seeds,
+    parse_tasks,
+)
 
 RESULTS = Path(__file__).parent / "results" / "classifier_distillation.jsonl"
 RECORDS = Path(__file__).parent / "results"
-#: the runner's default size: every KDD-99 row, at most 10,000 normal rows elsewhere.
+#: the size of the records: every KDD-99 row, at most 10,000 normal rows elsewhere.
 MAX_TRAIN_ROWS = 10_000
 
 
@@ -64,14 +72,14 @@ def main() -> None:
     parser.add_argument("--seeds", default="0-4")
     parser.add_argument("--steps", type=int, default=2000)
     args = parser.parse_args()
-    names, seeds = runner.parse_tasks(args.tasks), runner.parse_seeds(args.seeds)
-    dataset = runner.dataset_name(args.dataset)
+    names, seeds = parse_tasks(args.tasks), parse_seeds(args.seeds)
+    dataset = dataset_name(args.dataset)
     done = {}
     if RESULTS.exists():
         for record in map(json.loads, RESULTS.read_text().splitlines()):
             done[(record["dataset"], record["task"], record["seed"], record["steps"])] = record
-    size = runner.Size(max_train_rows=None if dataset.startswith("kdd99") else MAX_TRAIN_ROWS)
-    for task in runner.benchmark_tasks(args.dataset, seeds, names, size):
+    size = Size(max_train_rows=None if dataset.startswith("kdd99") else MAX_TRAIN_ROWS)
+    for task in benchmark_tasks(args.dataset, seeds, names, size):
         key = (dataset, task.name, task.seed, args.steps)
         if key not in done:
             done[key] = fit_and_score(dataset, task, args.steps)
@@ -79,7 +87,7 @@ def main() -> None:
                 file.write(json.dumps(done[key]) + "\n")
     records = {
         (r["method"], r["task"], r["seed"]): r
-        for r in runner.load_results(RECORDS / dataset / "results.jsonl")
+        for r in load_results(RECORDS / dataset / "results.jsonl")
     }
     tests = list(done[(dataset, names[0], seeds[0], args.steps)]["combined"])
     print(f"{dataset}, {len(seeds)} seeds, ROC AUC means, ensemble (records) -> distilled")

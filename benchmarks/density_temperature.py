@@ -1,19 +1,22 @@
 """The density score at lower temperatures of the flow's base Gaussian, one-class.
 
-For each data set and seed, fits the default ``NFADetector()`` on the runner's one-class task
-(the runner's default size: every KDD-99 row, at most 10,000 normal training rows elsewhere) and
-ranks the test rows by
+For each data set and seed, fits the default ``NFADetector`` without its neighbour term
+(``neighbour_rows=0``: the combined score is then the density's and the classifier's alone) on
+the benchmark's one-class task (every KDD-99 row, at most 10,000 normal training rows
+elsewhere) and ranks the test rows by
 
 * ``-log p_T(x)`` (``Flow.log_prob(x, T)``) for ``T`` in ``TEMPERATURES`` (``T = 1`` is the
   default density score);
 * ``||f^{-1}(x)||^2`` alone (the limit ``T -> 0``: the distance from the base space's centre);
 * ``-log|det J(f^{-1}|x)|`` alone (the flow's change of volume, ``-log p`` minus the above);
-* the combined score with the density at each ``T`` (the fit's own median / IQR scaling rule,
-  learned on the normal training rows at that ``T``).
+* the combined score (``tfp_flowad.detector.combine_scores``) with the density at each ``T``:
+  at ``T = 1`` with the fit's own ``score_scaling_``; at other ``T`` the density term is
+  standardised by the median and interquartile range of ``-log p_T`` on the normal training
+  rows, its weight and the classifier's term kept.
 
 With known anomalies ``NFADetector(density_temperature="auto")`` chooses ``T`` on them; the
-runner's ``nf-temperature`` rows measure that (``docs/RESULTS.md``). One-class there is no
-choice; this script shows why no single ``T`` suits every table.
+``nf-temperature`` rows of ``benchmarks/ablations.py`` measure that (``docs/RESULTS.md``).
+One-class there is no choice; this script shows why no single ``T`` suits every table.
 
 Appends one JSON line per fit to ``benchmarks/results/density_temperature.jsonl`` (fits already
 there are skipped) and prints the means per data set.
@@ -39,7 +42,7 @@ DATASETS = (
     "kdd99,10_cover,6_cardio,23_mammography,2_annthyroid,22_magic.gamma,34_smtp,38_thyroid,"
     "31_satimage-2,32_shuttle,16_http,susy,higgs"
 )
-#: the runner's default size: every KDD-99 row, at most 10,000 normal rows elsewhere.
+#: the size of the benchmark's records: every KDD-99 row, at most 10,000 normal rows elsewhere.
 MAX_TRAIN_ROWS = 10_000
 
 
@@ -50,8 +53,10 @@ def batched(function, features, size=65536):
 
 
 def fit_and_score(dataset: str, task) -> dict:
-    """One default one-class fit; ROC AUC of each density variant and combined score."""
-    detector = NFADetector(random_state=task.seed).fit(task.X_train, task.y_train)
+    """One one-class fit without the neighbour term; ROC AUC of each density variant and
+    combined score."""
+    detector = NFADetector(random_state=task.seed, neighbour_rows=0)
+    detector.fit(task.X_train, task.y_train)
     flow = detector.flow_
     test = detector.encoder_.transform(task.X_test)
     normal = detector.encoder_.transform(task.X_train)[: 2**15]
@@ -65,7 +70,7 @@ def fit_and_score(dataset: str, task) -> dict:
         density = np.where(np.isfinite(density), density, 1e30)
         record["density"][key] = round(roc_auc_score(task.y_test, density), 4)
         # The fit's own scaling at T = 1; at other T the density's median and IQR on the
-        # normal training rows, as NFADetector._score_scaling takes them.
+        # first 2**15 training rows (all normal, one-class), its weight kept.
         scaling = dict(detector.score_scaling_)
         if temperature != 1.0:
             normal_density = -batched(lambda x, t=temperature: flow.log_prob(x, t), normal)

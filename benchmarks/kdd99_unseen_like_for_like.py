@@ -21,7 +21,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from tfp_flowad import NFADetector
-from tfp_flowad.benchmark.runner import parse_seeds
+from tfp_flowad.benchmark import parse_seeds
 from tfp_flowad.datasets import kdd99_tasks
 
 RESULTS = Path(__file__).parent / "results" / "kdd99_unseen_like_for_like.json"

@@ -19,7 +19,7 @@ from pathlib import Path
 from sklearn.metrics import roc_auc_score
 
 from tfp_flowad import NFADetector
-from tfp_flowad.benchmark.runner import benchmark_tasks
+from tfp_flowad.benchmark import benchmark_tasks
 
 RESULTS = Path(__file__).parent / "results" / "student_variants.jsonl"
 #: name -> (target quantile, steps); the first is the default.
