@@ -182,46 +182,6 @@ def render_table(
     return "\n".join(lines) + "\n"
 
 
-def render_standings(results: Iterable[dict], datasets: Iterable[str]) -> str:
-    """A Markdown table of where the default detector stands: for each data set and task, the
-    mean ROC AUC of ``normalising-flow`` and the best mean of each family of
-    ``STANDING_FAMILIES`` (with the method's name), and the default's margin over the best of
-    the baselines (paper and reference detectors; negative where one of them is better).
-
-    Args:
-        results: records of any data sets.
-        datasets: the data sets to show, in order (their recorded names).
-    """
-    records = list(results)
-    lines = [
-        "| data set | task | default | " + " | ".join(STANDING_FAMILIES) + " | margin |",
-        "|---|---|---|" + "---|" * len(STANDING_FAMILIES) + "---|",
-    ]
-    for dataset in datasets:
-        chosen = _records(records, dataset)
-        for task in _task_order(chosen):
-            means = {}  # method -> mean ROC AUC over seeds, for the methods run on the task
-            for method in {r["method"] for r in chosen if r["task"] == task}:
-                values = _values(chosen, method, task, "roc_auc")
-                if values:
-                    means[method] = float(np.mean(values))
-            default = means.get(DEFAULT_METHOD)
-            bests = []
-            for family in STANDING_FAMILIES.values():
-                ranked = [(means[m], m) for m in _family(family, means)]
-                bests.append(max(ranked) if ranked else None)
-            baselines = [best for best in bests[1:] if best is not None]
-            margin = "–"
-            if default is not None and baselines:
-                margin = f"{default - max(baselines)[0]:+.4f}"
-            cells = [f"{default:.4f}" if default is not None else "–"] + [
-                f"{name} {value:.4f}" if name else "–"
-                for value, name in (best or (None, None) for best in bests)
-            ]
-            lines.append(f"| {dataset} | {task} | " + " | ".join(cells) + f" | {margin} |")
-    return "\n".join(lines) + "\n"
-
-
 def method_means(
     results: Iterable[dict], dataset: str, metric: str = "roc_auc"
 ) -> dict[str, dict[str, float]]:
@@ -243,6 +203,39 @@ def _columns(records: list[dict], datasets: Iterable[str], metric: str = "roc_au
     for dataset in datasets:
         for task, means in method_means(records, dataset, metric).items():
             yield dataset, task, means
+
+
+def render_standings(results: Iterable[dict], datasets: Iterable[str]) -> str:
+    """A Markdown table of where the default detector stands: for each data set and task, the
+    mean ROC AUC of ``normalising-flow`` and the best mean of each family of
+    ``STANDING_FAMILIES`` (with the method's name), and the default's margin over the best of
+    the baselines (paper and reference detectors; negative where one of them is better).
+
+    Args:
+        results: records of any data sets.
+        datasets: the data sets to show, in order (their recorded names).
+    """
+    records = list(results)
+    lines = [
+        "| data set | task | default | " + " | ".join(STANDING_FAMILIES) + " | margin |",
+        "|---|---|---|" + "---|" * len(STANDING_FAMILIES) + "---|",
+    ]
+    for dataset, task, means in _columns(records, datasets):
+        default = means.get(DEFAULT_METHOD)
+        bests = []
+        for family in STANDING_FAMILIES.values():
+            ranked = [(means[m], m) for m in _family(family, means)]
+            bests.append(max(ranked) if ranked else None)
+        baselines = [best for best in bests[1:] if best is not None]
+        margin = "–"
+        if default is not None and baselines:
+            margin = f"{default - max(baselines)[0]:+.4f}"
+        cells = [f"{default:.4f}" if default is not None else "–"] + [
+            f"{name} {value:.4f}" if name else "–"
+            for value, name in (best or (None, None) for best in bests)
+        ]
+        lines.append(f"| {dataset} | {task} | " + " | ".join(cells) + f" | {margin} |")
+    return "\n".join(lines) + "\n"
 
 
 def shortfalls(
