@@ -124,7 +124,7 @@ def test_each_score_flags_the_contamination_share_with_its_own_threshold(fitted,
         assert loaded.score_kind == "student" and loaded.threshold_ == fitted.threshold_
         loaded.score_kind = "density"
         assert loaded.threshold_ == fitted.thresholds_["density"]
-        with pytest.raises(ValueError, match="score must be one of"):
+        with pytest.raises(ValueError, match="score_kind must be one of"):
             fitted.score_kind = "likelihood"
     finally:
         fitted.score_kind = original
@@ -240,7 +240,7 @@ def test_bad_input_gets_clear_errors(fitted, data):
         NFADetector(**SMALL).fit(X.head(5), np.zeros(5))
     broken = X.copy()
     broken.loc[3, "rate"] = np.nan
-    with pytest.raises(ValueError, match="NaN or infinite.*'rate'"):
+    with pytest.raises(ValueError, match="column 'rate' has empty cells"):
         NFADetector(**SMALL).fit(broken, y)
     with pytest.raises(ValueError, match=r"missing \['count'\]"):
         fitted.decision_function(test.drop(columns=["count"]))
@@ -248,11 +248,16 @@ def test_bad_input_gets_clear_errors(fitted, data):
         fitted.decision_function(test.assign(extra=1.0))
     with pytest.raises(ValueError, match="flow must be one of"):
         NFADetector(flow="glow").fit(X, y)
-    with pytest.raises(ValueError, match="classifier_weight must be a number >= 0 or None; got -1"):
+    with pytest.raises(
+        ValueError,
+        match="combined_classifier_weight must be a number in .0.0, inf. or None; got -1",
+    ):
         NFADetector(combined_classifier_weight=-1).fit(X, y)
     with pytest.raises(ValueError, match="selection_min_known must be an integer >= 1 or None"):
         NFADetector(selection_min_known=0).fit(X, y)
-    with pytest.raises(ValueError, match=r"selection_share must be in \(0, 1\); got 1.0"):
+    with pytest.raises(
+        ValueError, match=r"selection_share must be a number in \(0.0, 1.0\); got 1.0"
+    ):
         NFADetector(selection_share=1.0).fit(X, y)
     for steps in (-1, 2.5):
         with pytest.raises(
@@ -268,12 +273,12 @@ def test_bad_input_gets_clear_errors(fitted, data):
     for temperature in (0, -1.0, "hot"):
         with pytest.raises(
             ValueError,
-            match=f"density_temperature must be a number > 0 or 'auto'; got {temperature!r}",
+            match=f"density_temperature must be a number in .0.0, inf. or 'auto'; got {temperature!r}",
         ):
             NFADetector(density_temperature=temperature).fit(X, y)
     for rows in (1, -1, 2.5, True):
         with pytest.raises(
-            ValueError, match=f"neighbour_rows must be 0 or an integer >= 2; got {rows!r}"
+            ValueError, match=f"neighbour_rows must be an integer >= 2 or 0; got {rows!r}"
         ):
             NFADetector(neighbour_rows=rows).fit(X, y)
     with pytest.raises(RuntimeError, match="not fitted"):
@@ -329,9 +334,11 @@ def test_density_auc_measures_separation_of_known_anomalies(fitted, data):
     X, y, _, _ = data
     features = fitted.encoder_.transform(X)
     normal, shifted = features[y == 0], features[y == 1]
-    assert fitted._density_auc(normal[500:], shifted) > 0.9
-    assert abs(fitted._density_auc(normal[500:1000], normal[1000:]) - 0.5) < 0.1
-    assert fitted._density_auc(normal[500:], normal[:0]) is None
+    from tfp_flowad.detector.selection import density_auc
+
+    assert density_auc(fitted.flow_, normal[500:], shifted, 1.0) > 0.9
+    assert abs(density_auc(fitted.flow_, normal[500:1000], normal[1000:], 1.0) - 0.5) < 0.1
+    assert density_auc(fitted.flow_, normal[500:], normal[:0], 1.0) is None
 
 
 def test_density_temperature_is_chosen_on_the_known_anomalies(fitted, data):
@@ -371,7 +378,7 @@ def test_density_temperature_sets_the_density_score(data, tmp_path):
 
 
 def normal_scores(fitted, X):
-    """The density and classifier scores that ``_score_scaling`` takes."""
+    """The density and classifier scores that ``score_scaling`` takes."""
     from tfp_flowad.detector import anomaly_score
 
     features = fitted.encoder_.transform(X)
@@ -381,35 +388,35 @@ def normal_scores(fitted, X):
     ]
 
 
-def test_density_weight_is_the_separation_of_known_anomalies(fitted, data, monkeypatch):
+def test_density_weight_is_the_separation_of_known_anomalies(fitted, data):
+    from tfp_flowad.detector.selection import score_scaling
+
     scores = normal_scores(fitted, data[0])
     neighbour = np.linspace(0.0, 1.0, len(scores[0]))
     for auc, weight in ((0.9, 0.8), (0.4, 0.0), (None, 1.0)):
-        monkeypatch.setattr(fitted, "density_auc_", auc)
-        assert fitted._score_scaling(*scores)["density"][2] == pytest.approx(weight)
+        assert score_scaling(*scores, 1.0, auc)["density"][2] == pytest.approx(weight)
         # Beside the neighbour term, halved: the two share the weight of distance.
-        paired = fitted._score_scaling(*scores, neighbour)
+        paired = score_scaling(*scores, 1.0, auc, neighbour, auc)
         assert paired["density"][2] == pytest.approx(weight / 2)
 
 
-def test_neighbour_weight_is_its_own_separation_of_known_anomalies(fitted, data, monkeypatch):
-    from tfp_flowad.detector import _neighbour_distances
+def test_neighbour_weight_is_its_own_separation_of_known_anomalies(fitted, data):
+    from tfp_flowad.detector.scoring import neighbour_distances
+    from tfp_flowad.detector.selection import score_scaling
 
     X, y, _, _ = data
     scores = normal_scores(fitted, X[y == 0])
-    neighbour = _neighbour_distances(fitted.neighbours_, fitted.encoder_.transform(X[y == 0]))
+    neighbour = neighbour_distances(fitted.neighbours_, fitted.encoder_.transform(X[y == 0]))
     # Far-off known anomalies: the neighbour term separates them as well as the density.
     assert fitted.neighbour_auc_ > 0.9
     for auc, scale, weight in ((0.9, 1.0, 0.4), (0.4, 1.0, 0.0), (0.8, 2.0, 0.6)):
-        monkeypatch.setattr(fitted, "neighbour_auc_", auc)
-        scaling = fitted._score_scaling(*scores, neighbour, scale)
+        scaling = score_scaling(*scores, 1.0, fitted.density_auc_, neighbour, auc, scale)
         assert scaling["neighbour"][2] == pytest.approx(weight)
         assert scaling["neighbour"][:2] == pytest.approx(
             [np.median(neighbour), np.subtract(*np.quantile(neighbour, [0.75, 0.25]))]
         )
-    monkeypatch.setattr(fitted, "density_auc_", None)  # one-class: no AUCs, half of 1
-    monkeypatch.setattr(fitted, "neighbour_auc_", None)
-    assert fitted._score_scaling(*scores, neighbour)["neighbour"][2] == 0.5
+    # one-class: no AUCs, half of 1
+    assert score_scaling(*scores, 0.25, None, neighbour, None)["neighbour"][2] == 0.5
 
 
 def test_without_neighbour_rows_the_combined_score_has_no_neighbour_term(data, tmp_path):
@@ -430,14 +437,15 @@ def test_without_neighbour_rows_the_combined_score_has_no_neighbour_term(data, t
     np.testing.assert_allclose(loaded.decision_function(test), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_classifier_weight_defaults_to_a_quarter_without_known_anomalies(fitted, data, monkeypatch):
-    scores = normal_scores(fitted, data[0])
-    assert fitted._score_scaling(*scores)["classifier"][2] == 1.0
-    monkeypatch.setattr(fitted, "combined_classifier_weight", 0.5)
-    assert fitted._score_scaling(*scores)["classifier"][2] == 0.5
-    monkeypatch.setattr(fitted, "combined_classifier_weight", None)
-    monkeypatch.setattr(fitted, "density_auc_", None)
-    assert fitted._score_scaling(*scores)["classifier"][2] == 0.25
+def test_classifier_weight_defaults_to_a_quarter_without_known_anomalies(fitted):
+    from tfp_flowad.detector.parameters import resolve_auto
+
+    params = fitted.get_params()
+    assert fitted.score_scaling_["classifier"][2] == 1.0
+    assert resolve_auto(params, 40)["combined_classifier_weight"] == 1.0
+    assert resolve_auto(params, 0)["combined_classifier_weight"] == 0.25
+    params["combined_classifier_weight"] = 0.5
+    assert resolve_auto(params, 0)["combined_classifier_weight"] == 0.5
 
 
 def test_surrogate_term_fades_when_the_density_cannot_see_the_known_anomalies(fitted):
@@ -479,7 +487,7 @@ def test_auto_options_keep_one_plain_classifier_one_class(data, option, plain, o
 
 
 def test_averaging_momentum_spans_at_most_the_last_third_of_the_fit():
-    from tfp_flowad.detector import averaging_momentum
+    from tfp_flowad.detector.stages import averaging_momentum
 
     assert averaging_momentum(0.99, 310) == 0.99  # the default fits keep the momentum
     assert averaging_momentum(0.99, 30) == pytest.approx(0.9)
@@ -711,21 +719,30 @@ def test_auto_classifier_model_keeps_the_trees_unless_held_out_anomalies_say_oth
 
 
 def test_classifier_choice_takes_the_better_held_out_ranking_and_keeps_ties(fitted, data):
+    from tfp_flowad.detector.selection import density_scores, select_classifier
+
     X, y, _, _ = data
     encoder = fitted.encoder_
     normal = encoder.finish(encoder.raw_matrix(X[y == 0])).numpy()
     # Anomalies nearer the normal rows than the fitted ones: the density alone misses some.
     anomalies = encoder.raw_matrix(make_table(200, np.random.default_rng(1), shift=0.5))
-    density = fitted._density(normal)
+    held = encoder.finish(anomalies).numpy()
+    context = dict(
+        flow=fitted.flow_,
+        held_out=normal,
+        clean_normal=normal,
+        normal_density=density_scores(fitted.flow_, normal, 1.0),
+        temperature=1.0,
+        temperature_aucs=None,
+        density_auc_value=fitted.density_auc_,
+        classifier_weight=1.0,
+    )
     good = fitted.classifier_
     inputs = keras.Input((good.input_shape[-1],))
     reversed_ = keras.Model(inputs, -good(inputs))  # calls normal rows anomalous
-    choose = fitted._select_classifier
-    chosen, aucs, _ = choose(
-        {"reversed": reversed_, "good": good}, anomalies, normal, normal, density
-    )
+    chosen, aucs, _ = select_classifier({"reversed": reversed_, "good": good}, held, context)
     assert chosen == "good" and aucs["good"] > aucs["reversed"]
-    chosen, aucs, _ = choose({"first": good, "second": good}, anomalies, normal, normal, density)
+    chosen, aucs, _ = select_classifier({"first": good, "second": good}, held, context)
     assert chosen == "first" and aucs["first"] == aucs["second"]
 
 
@@ -852,14 +869,14 @@ def test_refit_student_replaces_the_student_and_nothing_else(data, tmp_path):
     second = student_scores()
     assert not np.allclose(first, second, atol=1e-3)
     loaded = NFADetector.load(detector.save(tmp_path / "model"))
-    assert loaded.score_student_target_quantile == 0.5
+    assert loaded.student_target_quantile == 0.5
     loaded.score_kind = "student"
     np.testing.assert_allclose(loaded.decision_function(test), second, atol=1e-6)
     # A bad value is refused before anything changes.
     for quantile in (0.0, 1.0, "high"):
         detector.set_params(student_target_quantile=quantile)
         with pytest.raises(
-            ValueError, match=f"score_student_target_quantile must be in .*{quantile}"
+            ValueError, match=f"student_target_quantile must be a number in .*{quantile}"
         ):
             detector.refit_student(X, y)
     assert student_scores() == pytest.approx(second)

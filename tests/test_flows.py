@@ -254,3 +254,52 @@ def test_made_output_depends_only_on_earlier_inputs_in_its_order(order):
         allowed = rank[None, :] < rank[:, None]
         assert np.all(jacobian[~allowed] == 0)
         assert np.any(jacobian[allowed] != 0)
+
+
+def test_a_trace_in_progress_keeps_its_custom_gradients():
+    """A call decorated by ``releasing_finished_traces`` that returns while another trace is
+    still being built (as in another thread) leaves that trace's custom gradients, which it
+    has yet to take, registered."""
+    from tfp_flowad.tracing import releasing_finished_traces
+
+    @tf.custom_gradient
+    def double(x):
+        return 2.0 * x, lambda upstream: 2.0 * upstream
+
+    @releasing_finished_traces
+    def finishing_elsewhere(step):
+        return step()
+
+    @tf.function
+    def gradient(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = finishing_elsewhere(lambda: double(x))
+        return tape.gradient(y, x)
+
+    assert gradient(tf.constant(1.5)).numpy() == 2.0
+
+
+def test_a_trace_in_progress_keeps_its_bijector_cache_entries():
+    """Cache entries of a trace still being built survive a release; those of a finished
+    trace do not."""
+    from tfp_flowad.tracing import release_finished_bijector_calls
+
+    flow = small_flow("maf")
+    storage = tfp.bijectors.Bijector.__dict__["_cache"].storage
+    x = tf.constant(np.random.default_rng(0).standard_normal((4, 3)), tf.float32)
+    kept = []
+
+    @tf.function
+    def log_prob(rows):
+        result = flow.log_prob(rows)
+        release_finished_bijector_calls()
+        kept.append(
+            sum(tf.is_symbolic_tensor(v) for k in list(storage) for v in tf.nest.flatten(k()))
+        )
+        return result
+
+    log_prob(x)
+    assert kept[0] > 0
+    release_finished_bijector_calls()
+    assert not [v for k in list(storage) for v in tf.nest.flatten(k()) if tf.is_symbolic_tensor(v)]

@@ -87,8 +87,7 @@ class BaseDetector(BaseEstimator):
     @releasing_finished_traces
     def fit(self, X, y=None) -> "BaseDetector":
         """Fits on rows ``X``; ``y`` marks known anomalies with 1 (``None``: one-class)."""
-        if not 0.0 < self.contamination < 0.5:
-            raise ValueError(f"contamination must be in (0, 0.5); got {self.contamination!r}")
+        self._check_parameters()
         frame = as_frame(X, "X")
         y = check_labels(y, len(frame), "y")
         check_min_normal_rows(y, self.min_normal_rows, "y")
@@ -99,6 +98,12 @@ class BaseDetector(BaseEstimator):
         self._fit_rows(frame, y)
         self._set_training_scores(frame)
         return self
+
+    def _check_parameters(self) -> None:
+        """Raises ``ValueError`` naming the first invalid parameter; ``fit`` calls it before
+        anything else."""
+        if not 0.0 < self.contamination < 0.5:
+            raise ValueError(f"contamination must be in (0, 0.5); got {self.contamination!r}")
 
     def _set_training_scores(self, frame: pd.DataFrame) -> None:
         """Sets ``decision_scores_`` (the training rows' scores) and ``threshold_``.
