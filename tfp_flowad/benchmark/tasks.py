@@ -1,5 +1,7 @@
 """The benchmark's tasks: data sets by name or path, their tasks per seed, and run sizes.
 
+The splits and tasks are those of the protocol in ``docs/BENCHMARK.md``.
+
 ``benchmark_tasks(dataset, seeds, tasks, size)`` yields the tasks the runner fits
 (``tfp_flowad.datasets``' ``Task``: training rows, test rows, extra test sets), one per task
 name and seed. Data sets: ``"kdd99"``, ``"kdd99-corrected"`` (KDD-99 tasks also scored on the
