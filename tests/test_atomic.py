@@ -58,6 +58,8 @@ def test_refuses_a_directory_and_the_input_itself(tmp_path):
         pass
     with pytest.raises(ValueError, match="is a directory"), atomic_file(tmp_path):
         pass
+    with pytest.raises(ValueError, match="not a regular file"), atomic_file("/dev/null"):
+        pass
     missing = tmp_path / "missing" / "out.csv"
     with pytest.raises(FileNotFoundError, match="does not exist"), atomic_file(missing):
         pass

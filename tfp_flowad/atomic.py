@@ -66,7 +66,8 @@ def atomic_file(target, not_same_as: Iterable = ()) -> Iterator[Path]:
         not_same_as: input paths that ``target`` must not be (the same file through any name).
 
     Raises:
-        ValueError: ``target`` is a directory, or the same file as one of ``not_same_as``.
+        ValueError: ``target`` is a directory or another file that is not a regular one (such
+            as ``/dev/stdout``), or the same file as one of ``not_same_as``.
         FileNotFoundError: ``target``'s directory does not exist.
         FileNotFoundError: the block left no file at the yielded path.
     """
@@ -76,6 +77,11 @@ def atomic_file(target, not_same_as: Iterable = ()) -> Iterator[Path]:
             raise ValueError(f"refusing to write {str(target)!r}: it is the input {str(source)!r}")
     if target.is_dir():
         raise ValueError(f"cannot write file {str(target)!r}: it is a directory")
+    if target.exists() and not target.is_file():
+        raise ValueError(
+            f"cannot write file {str(target)!r}: it is not a regular file (a device, a pipe or a "
+            "socket), which a rename would replace"
+        )
     _check_parent(target)
     sweep_leftovers(target.parent)
     try:

@@ -1,10 +1,14 @@
 """``tfp-flowad``: a thin command line over ``NFADetector``.
 
-Commands: ``fit``, ``score``, ``export``, ``demo``, ``benchmark``. Every error prints one line
-``tfp-flowad: error: ...`` and exits with status 2.
+Commands: ``fit``, ``score``, ``export``, ``demo``, ``benchmark``. Every error, a bad option
+included, prints one line ``tfp-flowad: error: ...`` that names the option, and exits with
+status 2. Inputs are checked before any fitting or scoring, input files are never written, and
+every output (model directory, scores CSV, SavedModel) appears whole or not at all
+(``tfp_flowad.atomic``). docs/ERRORS.md lists the checks.
 """
 
 import argparse
+import csv
 import os
 import sys
 import time
@@ -17,18 +21,42 @@ class CommandError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one ``tfp-flowad: error:`` line, like the
+    commands' own errors."""
+
+    def error(self, message):
+        self.exit(2, f"tfp-flowad: error: {message} (see '{self.prog} --help')\n")
+
+
 def _read_table(path: str):
+    """The rows of ``--data``, a CSV file (with a header) or a Parquet file."""
     import pandas as pd
 
     file = Path(path)
-    if not file.is_file():
+    if not file.exists():
         raise CommandError(f"--data: file {path!r} does not exist")
+    if not file.is_file():
+        raise CommandError(f"--data: {path!r} is not a file")
     try:
         if file.suffix == ".parquet":
             return pd.read_parquet(file)
-        return pd.read_csv(file)
+        header = _csv_header(file)
+        frame = pd.read_csv(file)
     except Exception as error:
         raise CommandError(f"--data: cannot read {path!r}: {error}") from None
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:  # pandas renames repeats ("a" -> "a.1"): refuse them instead
+        raise CommandError(
+            f"--data: the header of {path!r} repeats the column names {repeated[:10]}; each "
+            "column needs its own name"
+        )
+    return frame
+
+
+def _csv_header(file: Path) -> list[str]:
+    with open(file, newline="", encoding="utf-8", errors="replace") as text:
+        return next(csv.reader(text), [])
 
 
 def _split_labels(frame, label_column: str | None, normal_value: str | None):
@@ -36,11 +64,19 @@ def _split_labels(frame, label_column: str | None, normal_value: str | None):
     import numpy as np
 
     if label_column is None:
+        if normal_value is not None:
+            raise CommandError("--normal-value needs --label-column, a column of the data")
         return frame, None
     if label_column not in frame.columns:
         raise CommandError(
             f"--label-column: {label_column!r} is not a column of the data; "
             f"columns are {list(frame.columns)[:20]}"
+        )
+    empty = frame[label_column].isna().to_numpy()
+    if empty.any():
+        raise CommandError(
+            f"--label-column {label_column!r} has empty labels: {int(empty.sum())} of "
+            f"{len(frame)}, the first at row {int(np.argmax(empty))}; give every row a label"
         )
     labels = frame[label_column].astype(str)
     values = sorted(labels.unique().tolist())
@@ -60,22 +96,36 @@ def _split_labels(frame, label_column: str | None, normal_value: str | None):
     return frame.drop(columns=[label_column]), y
 
 
-def _temperature(text: str) -> float | str:
-    """``--density-temperature``: ``auto`` or a number > 0."""
-    if text == "auto":
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a number > 0; got {text!r}")
-    return value
-
-
 def _zero_one(labels) -> bool:
     """Whether string ``labels`` are all ``"0"`` or ``"1"``."""
     return set(labels.unique()) <= {"0", "1"}
+
+
+def _number_option(convert, accept, expected: str):
+    """An argparse ``type``: ``convert(text)`` when ``accept`` takes it, else the error
+    "expected {expected}; got {text!r}" (argparse adds the option's name)."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}")
+        return value
+
+    return parse
+
+
+_count = _number_option(int, lambda v: v >= 0, "an integer >= 0")
+_version = _number_option(int, lambda v: v >= 1, "an integer >= 1")
+_positive = _number_option(float, lambda v: 0 < v < float("inf"), "a number > 0")
+_fraction = _number_option(float, lambda v: 0 < v < 0.5, "a number in (0, 0.5)")
+_temperature = _number_option(
+    lambda text: text if text == "auto" else float(text),
+    lambda v: v == "auto" or 0 < v < float("inf"),
+    "'auto' or a number > 0",
+)
 
 
 def _make_detector(args, **params):
@@ -89,10 +139,31 @@ def _make_detector(args, **params):
     return detector
 
 
+def _check_model_out(out: str, data: str) -> None:
+    """Refuses ``fit --out`` before the fit unless it is new or a saved model (which the fit
+    replaces) that does not hold ``--data``, in a directory this process may write to."""
+    from tfp_flowad.detector.persistence import MANIFEST
+
+    path = Path(out).absolute()
+    if path.exists() and not (path.is_dir() and (path / MANIFEST).is_file()):
+        raise CommandError(
+            f"--out: {out!r} exists and is not a saved model; give a new path, or a model "
+            "directory to replace"
+        )
+    if path.exists() and path in Path(data).resolve().parents:
+        raise CommandError(f"--out: {out!r} holds --data {data!r}, and the fit replaces it")
+    existing = next(p for p in path.parents if p.exists())
+    if not (path.exists() or os.access(existing, os.W_OK | os.X_OK)):
+        raise CommandError(f"--out: cannot create {out!r}: {str(existing)!r} is not writable")
+
+
 def _cmd_fit(args) -> None:
+    from tfp_flowad.preprocessing import check_table
+
+    _check_model_out(args.out, args.data)
     frame = _read_table(args.data)
     X, y = _split_labels(frame, args.label_column, args.normal_value)
-    start = time.perf_counter()
+    check_table(X, "--data")
     detector = _make_detector(
         args,
         contamination=args.contamination,
@@ -102,7 +173,15 @@ def _cmd_fit(args) -> None:
         classifier_model=args.classifier_model,
         neighbour_rows=args.neighbour_rows,
         student_steps=args.score_student_steps,
-    ).fit(X, y)
+    )
+    n_normal = len(X) if y is None else int((y == 0).sum())
+    if n_normal < detector.min_normal_rows:
+        raise CommandError(
+            f"--data holds {n_normal} normal rows (--normal-value); at least "
+            f"{detector.min_normal_rows} are needed to fit"
+        )
+    start = time.perf_counter()
+    detector.fit(X, y)
     detector.save(args.out)
     n_known = 0 if y is None else int(y.sum())
     print(
@@ -143,26 +222,41 @@ def _cmd_fit(args) -> None:
 def _cmd_score(args) -> None:
     import pandas as pd
 
+    from tfp_flowad.atomic import atomic_file
+
+    inputs = [Path(args.data), *_model_files(args.model)]
+    if args.out:
+        _check_scores_out(args.out, inputs)
     detector = _load_with_score(args)
     frame = _read_table(args.data)
     y, note = None, None
-    if args.label_column and args.label_column in frame.columns:
-        labels = frame[args.label_column].astype(str)
-        if args.normal_value is None and not _zero_one(labels):
-            frame = frame.drop(columns=[args.label_column])
-            note = f"labels: give --normal-value to compare the scores with {args.label_column!r}"
-        else:
-            frame, y = _split_labels(frame, args.label_column, args.normal_value)
-    elif args.normal_value is not None:
-        raise CommandError("--normal-value needs --label-column, a column of the data")
-    scores = detector.decision_function(frame)
+    label = args.label_column
+    # labels that are not 0/1 and no --normal-value: score, then say what is missing
+    if (
+        label in frame.columns
+        and args.normal_value is None
+        and not _zero_one(frame[label].astype(str))
+    ):
+        frame = frame.drop(columns=[label])
+        note = f"labels: give --normal-value to compare the scores with {label!r}"
+    if note is None:
+        frame, y = _split_labels(frame, args.label_column, args.normal_value)
+    detector.encoder_.check_rows(frame, "--data")
+    kind = detector.score_kind
+    scores = detector.anomaly_scores(frame, [kind])[kind]
     result = pd.DataFrame(
         {"anomaly_score": scores, "is_anomaly": (scores > detector.threshold_).astype(int)}
     )
     # With the CSV on stdout, the summary lines go to stderr.
     summary = sys.stdout if args.out else sys.stderr
     if args.out:
-        result.to_csv(args.out, index=False)
+        try:
+            with atomic_file(args.out, not_same_as=inputs) as temporary:
+                result.to_csv(temporary, index=False)
+        except OSError as error:
+            raise CommandError(
+                f"--out: cannot write {args.out!r}: {error.strerror or error}"
+            ) from None
         print(
             f"scored {len(result)} rows; {int(result.is_anomaly.sum())} flagged; wrote {args.out}"
         )
@@ -172,6 +266,31 @@ def _cmd_score(args) -> None:
         note = _detection_quality(y, scores, result.is_anomaly.to_numpy())
     if note:
         print(note, file=summary)
+
+
+def _model_files(model: str) -> list[Path]:
+    """``--model`` and, when it is a directory, the files in it."""
+    path = Path(model)
+    return [path, *path.iterdir()] if path.is_dir() else [path]
+
+
+def _check_scores_out(out: str, inputs: list[Path]) -> None:
+    """Refuses ``score --out`` before any scoring when it is one of ``inputs`` (``--data``,
+    then ``--model`` and its files), a directory, not a regular file, or in a directory that
+    does not exist."""
+    from tfp_flowad.atomic import same_path
+
+    path = Path(out)
+    for source in inputs:
+        if same_path(path, source):
+            what = "--data" if source == inputs[0] else "--model or a file of it"
+            raise CommandError(f"--out {out!r} is {what} ({str(source)!r}); give another file")
+    if path.is_dir():
+        raise CommandError(f"--out: {out!r} is a directory; give a file name")
+    if path.exists() and not path.is_file():
+        raise CommandError(f"--out: {out!r} is not a regular file; omit --out to write to stdout")
+    if not path.absolute().parent.is_dir():
+        raise CommandError(f"--out: directory {str(path.parent)!r} does not exist")
 
 
 def _detection_quality(y, scores, flagged) -> str:
@@ -226,9 +345,9 @@ def _cmd_demo(args) -> None:
         rate = len(scores) / (time.perf_counter() - start)
         # every score kind in one pass (the function the fit traced for the training rows)
         kinds = detector.available_scores()
-        test_scores = detector._score_rows(task.X_test, kinds)
+        test_scores = detector.anomaly_scores(task.X_test, kinds)
         X_unseen, y_unseen = task.extra_tests["unseen"]
-        unseen_scores = detector._score_rows(X_unseen, kinds)
+        unseen_scores = detector.anomaly_scores(X_unseen, kinds)
         aucs = [
             f"{kind} {roc_auc_score(task.y_test, test_scores[kind]):.4f} (unseen attacks "
             f"{roc_auc_score(y_unseen, unseen_scores[kind]):.4f})"
@@ -252,7 +371,7 @@ def _cmd_demo(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tfp-flowad",
         description="Normalizing-flow anomaly detection (arXiv 1912.09323): fit, score, export.",
     )
@@ -270,41 +389,57 @@ def build_parser() -> argparse.ArgumentParser:
             "--score",
             choices=("combined", "density", "classifier", "student"),  # detector.SCORES
             help="the score to return (default: the model's own, 'combined' unless fitted "
-            "otherwise); 'student', one network fitted to rank rows like the combined score, "
-            "scores 17-50 times as many rows per second (KDD-99: ROC AUC 0.0003-0.0008 below "
-            "the combined score's; up to 0.02 below one-class on small tables); 'is_anomaly' "
-            "uses that score's own threshold",
+            "otherwise); 'student' is one small network fitted to rank rows like the combined "
+            "score, for scoring many rows a second at a small cost in detection "
+            "(docs/RESULTS.md); 'is_anomaly' uses that score's own threshold",
         )
 
     fit = commands.add_parser("fit", help="fit a detector on a CSV or Parquet file")
-    fit.add_argument("--data", required=True, help="training rows, .csv (with header) or .parquet")
+    fit.add_argument(
+        "--data",
+        required=True,
+        help="training rows, .csv (with a header) or .parquet; every cell filled, numbers "
+        "finite (docs/ERRORS.md)",
+    )
     fit.add_argument(
         "--label-column",
         help="column with labels; rows whose label is not --normal-value are known anomalies "
         "(omit for one-class)",
     )
     fit.add_argument("--normal-value", help="the label of normal rows (default: 0 with 0/1 labels)")
-    fit.add_argument("--out", required=True, help="directory to write the fitted model to")
-    fit.add_argument("--contamination", type=float, default=0.01, help="sets the 0/1 threshold")
     fit.add_argument(
-        "--epochs-scale", type=float, help="multiply the default epochs (e.g. 0.5 for a quick fit)"
+        "--out",
+        required=True,
+        help="directory to write the fitted model to: a new path, or a model directory that "
+        "is replaced",
+    )
+    fit.add_argument(
+        "--contamination",
+        type=_fraction,
+        default=0.01,
+        help="the expected fraction of anomalies, in (0, 0.5); sets the 0/1 threshold "
+        "(default: %(default)s)",
+    )
+    fit.add_argument(
+        "--epochs-scale",
+        type=_positive,
+        help="multiply the default epochs and training steps (e.g. 0.5 for a quick fit)",
     )
     fit.add_argument(
         "--flow",
         choices=("maf", "realnvp", "planar", "radial"),
         default="maf",
         help="the density model (default: %(default)s, distilled into an IAF as in the paper); "
-        "'realnvp' samples in one pass and needs no distillation: on KDD-99 it detected as well "
-        "at half the fit time; no flow is best on every table (docs/RESULTS.md, ablations)",
+        "'realnvp' samples in one pass and needs no distillation; no flow is best on every "
+        "table (docs/RESULTS.md, ablations)",
     )
     fit.add_argument(
         "--classifier-distillation-steps",
-        type=int,
+        type=_count,
         default=0,
         help="with known anomalies the classifier is an ensemble of five networks; distil it "
-        "into one by this many steps (2000 add about 10 s on KDD-99) so that a model exported "
-        "with --score classifier serves about 3 times as many rows per second (default: "
-        "%(default)s, keep the ensemble)",
+        "into one by this many steps, so that a model exported with --score classifier "
+        "serves more rows per second (default: %(default)s, keep the ensemble)",
     )
     fit.add_argument(
         "--density-temperature",
@@ -317,16 +452,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--neighbour-rows",
-        type=int,
+        type=_count,
         default=4096,
         help="normal training rows kept as references: the combined score adds each row's "
         "distance to the nearest of them to the flow's density, which catches rows in the gaps "
-        "between tight clusters of normal rows (KDD-99: every task 0.998 or more); 0 leaves it "
-        "out and scores faster (default: %(default)s)",
+        "between tight clusters of normal rows; 0 leaves it out and scores faster (default: "
+        "%(default)s)",
     )
     fit.add_argument(
         "--score-student-steps",
-        type=int,
+        type=_count,
         default=3000,
         help="steps of fitting one small network to rank rows like the combined score (the "
         "'student' score, for serving many rows a second: 'export --score student'); 0 fits "
@@ -339,31 +474,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="the classifier of eq. (6) (default: %(default)s: the MLP alone one-class; with "
         "known anomalies the MLP with gradient-boosted trees, their logits averaged, unless "
         "held-out known anomalies rank better without the trees). The trees help most where "
-        "the known anomalies teach much (HIGGS signal, smtp, cardio); they make the fit "
-        "longer and the combined score 2-4 times slower to compute",
+        "the known anomalies teach much; they make the fit longer and the combined score "
+        "slower to compute",
     )
     common(fit)
     fit.set_defaults(run=_cmd_fit)
 
     score = commands.add_parser("score", help="score rows with a fitted model")
     score.add_argument("--model", required=True, help="directory written by 'fit'")
-    score.add_argument("--data", required=True, help="rows to score, .csv or .parquet")
+    score.add_argument(
+        "--data",
+        required=True,
+        help="rows to score, .csv or .parquet, with the training columns; never written to",
+    )
     score.add_argument(
         "--label-column",
-        help="a label column, left out of the scoring; when present, the ROC AUC and average "
+        help="a label column of --data, left out of the scoring; the ROC AUC and average "
         "precision of the scores against it are printed",
     )
     score.add_argument(
         "--normal-value", help="the label of normal rows (default: 0 with 0/1 labels)"
     )
-    score.add_argument("--out", help="CSV to write (anomaly_score, is_anomaly); default stdout")
+    score.add_argument(
+        "--out",
+        help="CSV to write (anomaly_score, is_anomaly), replaced whole once every row is "
+        "scored; default: stdout",
+    )
     score_kind(score)
     score.set_defaults(run=_cmd_score)
 
     export = commands.add_parser("export", help="export a fitted model as a TF Serving SavedModel")
     export.add_argument("--model", required=True, help="directory written by 'fit'")
     export.add_argument("--out", required=True, help="model base directory (version dirs inside)")
-    export.add_argument("--version", type=int, help="version number (default: next free)")
+    export.add_argument(
+        "--version",
+        type=_version,
+        help="version number, an integer >= 1 that is not taken yet (default: the next free)",
+    )
     score_kind(export)
     export.set_defaults(run=_cmd_export)
 
@@ -375,7 +522,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="saved_models/kdd99",
         help="SavedModel base directory (default: %(default)s)",
     )
-    demo.add_argument("--epochs-scale", type=float, help="multiply the default epochs")
+    demo.add_argument(
+        "--epochs-scale", type=_positive, help="multiply the default epochs and training steps"
+    )
     common(demo)
     demo.set_defaults(run=_cmd_demo)
 
@@ -390,15 +539,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (
-        CommandError,
-        ValueError,
-        FileNotFoundError,
-        FileExistsError,
-        TypeError,
-        RuntimeError,
-    ) as error:
-        print(f"tfp-flowad: error: {error}", file=sys.stderr)
+    except (CommandError, ValueError, TypeError, RuntimeError, OSError) as error:
+        message = " ".join(str(error).split())  # one line, whatever the source
+        print(f"tfp-flowad: error: {message}", file=sys.stderr)
         return 2
     return 0
 

@@ -11,6 +11,19 @@ The same layer runs in ``NFADetector.decision_function`` and inside the exported
 a client sends records as they come. For flow training, ``dequantise`` adds uniform noise of
 one unit to discrete columns (integer-valued numeric and one-hot) in raw space, so that the
 flow's likelihood stays finite (Uria et al. 2013; Theis et al. 2016).
+
+What the encoder accepts (at fit and at scoring alike; each refusal is a ``ValueError`` naming
+the argument, the column, the row and the value):
+
+* column kinds: a column is categorical when it is declared (``categorical_columns``), or, with
+  ``"auto"``, when its dtype is bool or category, or when it holds text (object or string
+  dtype) of which at most half the non-empty values read as numbers. A text column whose values
+  are mostly numbers is numeric, and its few non-numbers are refused (the count and the first
+  one shown), never turned into categories;
+* numeric values must be finite and within the float32 range (``|x| <= 3.4e38``), the precision
+  the encoder and the networks compute in;
+* no empty cells, numeric or categorical: fill them before fitting or scoring;
+* column names must be unique.
 """
 
 import keras
@@ -18,25 +31,52 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-__all__ = ["TabularEncoder", "as_frame"]
+__all__ = ["FLOAT32_MAX", "TabularEncoder", "as_frame", "check_table", "column_kinds"]
+
+
+#: The largest magnitude of a numeric value: the encoder and the networks compute in float32.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def as_frame(X, name: str = "X", columns: list[str] | None = None) -> pd.DataFrame:
-    """``X`` as a DataFrame; a 2-D array gets columns ``x0 .. x{D-1}`` (or ``columns``).
+    """``X`` as a DataFrame; a 2-D array or list of rows gets columns ``x0 .. x{D-1}`` (or
+    ``columns``). Lists of rows and object arrays keep each column's own type, so numbers
+    mixed with text columns stay numbers.
 
     Raises:
-        ValueError: ``X`` is not 2-D, has no rows, or lacks / adds columns versus ``columns``.
+        ValueError: ``X`` is not 2-D, has no rows, has duplicated column names, or lacks / adds
+            columns versus ``columns``.
     """
     if isinstance(X, pd.DataFrame):
         frame = X if all(isinstance(c, str) for c in X.columns) else X.rename(columns=str)
     else:
-        array = np.asarray(X)
+        try:
+            array = np.asarray(X)
+            if array.dtype.kind in "OUS" and not isinstance(X, np.ndarray):
+                array = np.asarray(X, dtype=object)  # the cells' own types, not their text
+        except ValueError:
+            raise ValueError(
+                f"{name} must be 2-D [n_rows, n_features] with rows of equal length; got "
+                f"{type(X).__name__} with rows of different lengths"
+            ) from None
         if array.ndim != 2:
             raise ValueError(f"{name} must be 2-D [n_rows, n_features]; got shape {array.shape}")
-        names = columns if columns is not None and len(columns) == array.shape[1] else None
-        frame = pd.DataFrame(array, columns=names or [f"x{i}" for i in range(array.shape[1])])
+        # The columns of an array are x0, x1, ... in order, or, when the training rows had
+        # other names, those of ``columns`` in order.
+        names = [f"x{i}" for i in range(array.shape[1])]
+        if columns is not None and len(columns) == len(names) and set(columns) != set(names):
+            names = list(columns)
+        if array.dtype.kind in "OUS":
+            frame = pd.DataFrame(array.astype(object), columns=names).infer_objects()
+        else:
+            frame = pd.DataFrame(array, columns=names)
     if len(frame) == 0:
         raise ValueError(f"{name} has no rows; got shape {frame.shape}")
+    duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
+    if duplicated:
+        raise ValueError(
+            f"{name} has duplicated column names {duplicated[:10]}: each column needs its own name"
+        )
     if columns is not None:
         missing = [c for c in columns if c not in frame.columns]
         unknown = [c for c in frame.columns if c not in set(columns)]
@@ -46,6 +86,59 @@ def as_frame(X, name: str = "X", columns: list[str] | None = None) -> pd.DataFra
                 f"unknown {unknown[:10]} (got {frame.shape[1]} columns)"
             )
     return frame
+
+
+def column_kinds(frame: pd.DataFrame, categorical_columns="auto", name: str = "X"):
+    """``(numeric, categorical)`` column names of ``frame`` by the rule of the module docstring.
+
+    Args:
+        frame: the training rows.
+        categorical_columns: names of the categorical columns, or ``"auto"``.
+        name: the argument's name, used in error messages.
+
+    Raises:
+        ValueError: ``categorical_columns`` names columns that ``frame`` lacks.
+    """
+    if isinstance(categorical_columns, str) and categorical_columns == "auto":
+        categorical = [c for c in frame.columns if _looks_categorical(frame[c])]
+    else:
+        if isinstance(categorical_columns, str):
+            categorical_columns = [categorical_columns]
+        categorical = [str(c) for c in categorical_columns]
+        unknown = [c for c in categorical if c not in frame.columns]
+        if unknown:
+            raise ValueError(
+                f"categorical_columns names columns that {name} lacks: {unknown}; "
+                f"{name} has {list(frame.columns)[:20]}"
+            )
+    return [c for c in frame.columns if c not in set(categorical)], categorical
+
+
+def check_table(X, name: str = "X", categorical_columns="auto") -> pd.DataFrame:
+    """``X`` as a DataFrame after the checks ``TabularEncoder.fit`` makes, on every row.
+
+    A caller that holds the rows under another name (a command-line option, a file) calls it
+    first, so that errors name that and come before any fitting.
+
+    Raises:
+        ValueError: as ``TabularEncoder.fit``, with ``name`` in the message.
+    """
+    frame = as_frame(X, name)
+    numeric, categorical = column_kinds(frame, categorical_columns, name)
+    _numeric_values(frame, numeric, name)
+    for column in categorical:
+        _categorical_values(frame, column, name)
+    return frame
+
+
+def _looks_categorical(column: pd.Series) -> bool:
+    if isinstance(column.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(column):
+        return True
+    if not (column.dtype == object or pd.api.types.is_string_dtype(column)):
+        return False
+    present = column.dropna()
+    numbers = pd.to_numeric(present, errors="coerce").notna().sum()
+    return bool(numbers * 2 <= len(present))
 
 
 @keras.saving.register_keras_serializable(package="tfp_flowad")
@@ -86,6 +179,13 @@ class TabularEncoder(keras.layers.Layer):
         self.means = [float(m) for m in means]
         self.stds = [float(s) for s in stds]
         log_set = set(self.log_columns)
+        scaling = zip(self.numeric_columns, self.means, self.stds, strict=True)
+        for column, mean, std in scaling:
+            if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
+                raise ValueError(
+                    f"TabularEncoder: the scaling of column {column!r} must be finite with "
+                    f"std > 0; got mean {mean}, std {std}"
+                )
         self._log_mask = np.array(
             [c in log_set for c in self.numeric_columns] + [False] * self.n_onehot, bool
         )
@@ -110,33 +210,18 @@ class TabularEncoder(keras.layers.Layer):
 
         Args:
             X: training rows.
-            categorical_columns: names, or ``"auto"``: columns of object, string, category or
-                bool dtype.
+            categorical_columns: names, or ``"auto"`` (the rule of the module docstring).
             log_transform: ``"auto"`` applies ``log1p`` to numeric columns with min >= 0,
                 max > 1 and skewness > 2; ``True`` to every non-negative column; ``False`` to none.
             max_categories: keep at most this many most frequent values per categorical column.
 
         Raises:
-            ValueError: unknown categorical column names, NaN or infinite numeric values.
+            ValueError: unknown categorical column names, or values the module docstring
+                refuses (non-numbers in a numeric column, empty cells, NaN, infinite values or
+                values beyond the float32 range).
         """
         frame = as_frame(X, "X")
-        if categorical_columns == "auto":
-            categorical = [
-                c
-                for c in frame.columns
-                if frame[c].dtype == object
-                or isinstance(frame[c].dtype, pd.CategoricalDtype | pd.StringDtype)
-                or frame[c].dtype == bool
-            ]
-        else:
-            categorical = [str(c) for c in categorical_columns]
-            unknown = [c for c in categorical if c not in frame.columns]
-            if unknown:
-                raise ValueError(
-                    f"categorical_columns names columns that X lacks: {unknown}; "
-                    f"X has {list(frame.columns)[:20]}"
-                )
-        numeric = [c for c in frame.columns if c not in set(categorical)]
+        numeric, categorical = column_kinds(frame, categorical_columns, "X")
         values = _numeric_values(frame, numeric, "X")
         log_columns, integer_columns, means, stds = [], [], [], []
         for index, column in enumerate(numeric):
@@ -151,7 +236,7 @@ class TabularEncoder(keras.layers.Layer):
             stds.append(std if std > 1e-12 else 1.0)
         vocabularies = []
         for column in categorical:
-            counts = frame[column].astype(str).value_counts()
+            counts = _categorical_values(frame, column, "X").value_counts()
             vocabularies.append(sorted(counts.index[:max_categories].tolist()))
         return cls(numeric, categorical, vocabularies, log_columns, integer_columns, means, stds)
 
@@ -176,12 +261,25 @@ class TabularEncoder(keras.layers.Layer):
         return names
 
     # ------------------------------------------------------------------------- encoding
+    def check_rows(self, X, name: str = "X") -> pd.DataFrame:
+        """``X`` as a DataFrame after the checks that scoring makes (the training columns, and
+        values the module docstring accepts).
+
+        Raises:
+            ValueError: the first problem found, naming ``name``, the column and the row.
+        """
+        frame = as_frame(X, name, self.input_columns)
+        _numeric_values(frame, self.numeric_columns, name)
+        for column in self.categorical_columns:
+            _categorical_values(frame, column, name)
+        return frame
+
     def raw_matrix(self, X, name: str = "X") -> np.ndarray:
         """``[n, D]`` float32: raw numeric values, then the one-hot blocks (no scaling yet)."""
         frame = as_frame(X, name, self.input_columns)
         blocks = [_numeric_values(frame, self.numeric_columns, name)]
         for column, vocab in zip(self.categorical_columns, self.vocabularies, strict=True):
-            codes = pd.Categorical(frame[column].astype(str), categories=vocab).codes
+            codes = pd.Categorical(_categorical_values(frame, column, name), categories=vocab).codes
             onehot = np.zeros((len(frame), len(vocab)), np.float32)
             known = codes >= 0
             onehot[np.nonzero(known)[0], codes[known]] = 1.0
@@ -227,14 +325,20 @@ class TabularEncoder(keras.layers.Layer):
         return self.call(self.to_tensors(X, name)).numpy()
 
     def to_tensors(self, X, name: str = "X") -> dict[str, tf.Tensor]:
-        """The raw columns of ``X`` as the dict of tensors that ``call`` takes."""
+        """The raw columns of ``X`` as the dict of tensors that ``call`` takes.
+
+        Raises:
+            ValueError: ``X`` lacks or adds columns, or holds values the module docstring
+                refuses; the message names ``name``, the column and the row.
+        """
         frame = as_frame(X, name, self.input_columns)
         values = _numeric_values(frame, self.numeric_columns, name)
         tensors = {
             c: tf.constant(values[:, i], tf.float32) for i, c in enumerate(self.numeric_columns)
         }
         for column in self.categorical_columns:
-            tensors[column] = tf.constant(frame[column].astype(str).to_numpy(dtype=object))
+            text = _categorical_values(frame, column, name).to_numpy(dtype=object)
+            tensors[column] = tf.constant(text, tf.string)
         return tensors
 
     def input_signature(self) -> dict[str, tf.TensorSpec]:
@@ -291,21 +395,71 @@ def _vocabulary_fingerprints(vocabulary: list[str]) -> np.ndarray:
 
 
 def _numeric_values(frame: pd.DataFrame, columns: list[str], name: str) -> np.ndarray:
-    """The numeric columns as float64 ``[n, len(columns)]``; clear errors for bad values."""
-    if not columns:
-        return np.zeros((len(frame), 0), np.float64)
-    try:
-        values = frame[columns].to_numpy(dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name}: numeric columns hold non-numbers: {error}") from None
-    bad = ~np.isfinite(values)
-    if bad.any():
-        rows, cols = np.nonzero(bad)
-        raise ValueError(
-            f"{name} holds {int(bad.sum())} NaN or infinite values, first at row {rows[0]}, "
-            f"column {columns[cols[0]]!r} (value {values[rows[0], cols[0]]})"
+    """The numeric columns as float64 ``[n, len(columns)]``.
+
+    Raises:
+        ValueError: a column holds non-numbers, empty cells, NaN or infinite values, or values
+            beyond the float32 range; the message names the column, the row and the value.
+    """
+    values = np.zeros((len(frame), len(columns)), np.float64)
+    for index, column in enumerate(columns):
+        cells = frame[column]
+        if cells.dtype.kind in "mMc":
+            raise ValueError(
+                f"{name}: column {column!r} is of dtype {cells.dtype}; give it as real numbers "
+                "(e.g. seconds) or as text"
+            )
+        if pd.api.types.is_numeric_dtype(cells) and not pd.api.types.is_bool_dtype(cells):
+            numbers = cells.astype(np.float64)
+        else:
+            numbers = pd.to_numeric(cells, errors="coerce").astype(np.float64)
+            _refuse(
+                cells.notna() & numbers.isna(),
+                cells,
+                name,
+                "cells that are not numbers, though most of its values are",
+                "; fix or drop those rows, or declare the column in categorical_columns",
+            )
+        _refuse(cells.isna(), cells, name, "empty cells (NaN)", "; fill or drop those rows")
+        _refuse(np.isinf(numbers), cells, name, "infinite values")
+        _refuse(
+            numbers.abs() > FLOAT32_MAX,
+            cells,
+            name,
+            f"values beyond the float32 range (|x| > {FLOAT32_MAX:.4g})",
         )
+        values[:, index] = numbers.to_numpy()
     return values
+
+
+def _categorical_values(frame: pd.DataFrame, column: str, name: str) -> pd.Series:
+    """A categorical column's values as text.
+
+    Raises:
+        ValueError: the column has empty cells.
+    """
+    cells = frame[column]
+    _refuse(cells.isna(), cells, name, "empty cells", "; fill them with a value, e.g. 'missing'")
+    return cells.astype(str)
+
+
+def _refuse(bad, cells: pd.Series, name: str, what: str, advice: str = "") -> None:
+    """Raises ``ValueError`` when the boolean mask ``bad`` marks any of ``cells``: the message
+    names the column, says ``what`` it has (e.g. "empty cells"), how many of its cells, and the
+    first one's row and value, then ``advice``."""
+    bad = np.asarray(bad, bool)
+    if bad.any():
+        first = int(np.argmax(bad))
+        row, value = (_plain(v) for v in (cells.index[first], cells.iloc[first]))
+        raise ValueError(
+            f"{name}: column {cells.name!r} has {what}: {int(bad.sum())} of {len(cells)}, the "
+            f"first at row {row!r}: {value!r}{advice}"
+        )
+
+
+def _plain(value):
+    """A numpy scalar as the Python value it holds (its repr is the one users type)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _wants_log(column: np.ndarray, log_transform) -> bool:
