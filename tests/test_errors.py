@@ -191,7 +191,7 @@ CLI_CASES = {
     "fit no normal rows": (
         ["fit", "--data", "{folder}/few_normal.csv", "--out", "{folder}/new"]
         + ["--label-column", "label", "--normal-value", "normal"],
-        "--data holds 5 normal rows (--normal-value); at least 10 are needed to fit",
+        "--data holds 5 normal rows (labelled 'normal'); at least 10 are needed to fit",
     ),
     "fit repeated column names": (
         ["fit", "--data", "{folder}/repeated.csv", "--out", "{folder}/new"],

@@ -176,8 +176,9 @@ def _cmd_fit(args) -> None:
     )
     n_normal = len(X) if y is None else int((y == 0).sum())
     if n_normal < detector.min_normal_rows:
+        labelled = "" if y is None else f" (labelled {args.normal_value or '0'!r})"
         raise CommandError(
-            f"--data holds {n_normal} normal rows (--normal-value); at least "
+            f"--data holds {n_normal} normal rows{labelled}; at least "
             f"{detector.min_normal_rows} are needed to fit"
         )
     start = time.perf_counter()
