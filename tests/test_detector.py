@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+from sklearn.exceptions import NotFittedError
 
 from tfp_flowad import NFADetector
 from tfp_flowad.base import scale_training_lengths
@@ -281,7 +282,7 @@ def test_bad_input_gets_clear_errors(fitted, data):
             ValueError, match=f"neighbour_rows must be an integer >= 2 or 0; got {rows!r}"
         ):
             NFADetector(neighbour_rows=rows).fit(X, y)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         NFADetector().decision_function(test)
 
 
@@ -844,7 +845,7 @@ def test_refit_student_replaces_the_student_and_nothing_else(data, tmp_path):
     combined = detector.decision_function(test)
     with pytest.raises(ValueError, match="refit_student needs student_steps >= 1; got 0"):
         detector.refit_student(X, y)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         NFADetector(**SMALL).refit_student(X, y)
     detector.set_params(student_steps=50).refit_student(X, y)
     assert "score_student" in detector.fit_seconds_

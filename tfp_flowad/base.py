@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 from sklearn.base import BaseEstimator, clone
+from sklearn.exceptions import NotFittedError
 
 from tfp_flowad.preprocessing import TabularEncoder, as_frame
 from tfp_flowad.tracing import releasing_finished_traces
@@ -146,7 +147,7 @@ class BaseDetector(BaseEstimator):
 
     def _check_rows(self, X) -> pd.DataFrame:
         if not hasattr(self, "threshold_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit(X, y) first")
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(X, y) first")
         return as_frame(X, "X", self.feature_names_in_)
 
     def _fit_rows(self, frame: pd.DataFrame, y: np.ndarray) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from sklearn.exceptions import NotFittedError
 
 from tfp_flowad import __version__
 from tfp_flowad.atomic import atomic_directory
@@ -58,12 +59,12 @@ def save(detector, path) -> Path:
     manifest names ``FORMAT``); parent directories are created.
 
     Raises:
-        RuntimeError: the detector is not fitted.
+        NotFittedError: the detector is not fitted.
         FileExistsError: ``path`` exists and is not a saved detector.
         ValueError: ``path`` is a file.
     """
     if not hasattr(detector, "training_scores_"):
-        raise RuntimeError("NFADetector is not fitted yet: call fit(X, y) before save(path)")
+        raise NotFittedError("NFADetector is not fitted yet: call fit(X, y) before save(path)")
     path = Path(path)
     if path.is_dir() and not _is_saved_detector(path):
         raise FileExistsError(f"path {str(path)!r} exists and is not a saved NFADetector")
