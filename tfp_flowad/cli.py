@@ -142,10 +142,10 @@ def _make_detector(args, **params):
 def _check_model_out(out: str, data: str) -> None:
     """Refuses ``fit --out`` before the fit unless it is new or a saved model (which the fit
     replaces) that does not hold ``--data``, in a directory this process may write to."""
-    from tfp_flowad.detector.persistence import MANIFEST
+    from tfp_flowad.detector.persistence import is_saved_detector
 
     path = Path(out).absolute()
-    if path.exists() and not (path.is_dir() and (path / MANIFEST).is_file()):
+    if path.exists() and not (path.is_dir() and is_saved_detector(path)):
         raise CommandError(
             f"--out: {out!r} exists and is not a saved model; give a new path, or a model "
             "directory to replace"
@@ -172,7 +172,7 @@ def _cmd_fit(args) -> None:
         density_temperature=args.density_temperature,
         classifier_model=args.classifier_model,
         neighbour_rows=args.neighbour_rows,
-        student_steps=args.score_student_steps,
+        student_steps=args.student_steps,
     )
     n_normal = len(X) if y is None else int((y == 0).sum())
     if n_normal < detector.min_normal_rows:
@@ -461,7 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
         "%(default)s)",
     )
     fit.add_argument(
-        "--score-student-steps",
+        "--student-steps",
         type=_count,
         default=3000,
         help="steps of fitting one small network to rank rows like the combined score (the "

@@ -23,7 +23,16 @@ from tfp_flowad import __version__
 from tfp_flowad.atomic import atomic_directory
 from tfp_flowad.preprocessing import TabularEncoder
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "NETWORKS", "VALUES", "save", "load"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "NETWORKS",
+    "VALUES",
+    "save",
+    "load",
+    "is_saved_detector",
+]
 
 FORMAT = "tfp_flowad.NFADetector"
 #: the version of the directory layout; ``load`` reads this version only.
@@ -66,10 +75,10 @@ def save(detector, path) -> Path:
     if not hasattr(detector, "training_scores_"):
         raise NotFittedError("NFADetector is not fitted yet: call fit(X, y) before save(path)")
     path = Path(path)
-    if path.is_dir() and not _is_saved_detector(path):
+    if path.is_dir() and not is_saved_detector(path):
         raise FileExistsError(f"path {str(path)!r} exists and is not a saved NFADetector")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_directory(path, may_replace=_is_saved_detector) as staging:
+    with atomic_directory(path, may_replace=is_saved_detector) as staging:
         networks = {}
         for name in NETWORKS:
             network = getattr(detector, name)
@@ -158,7 +167,7 @@ def _read_manifest(path: Path) -> dict:
     return manifest
 
 
-def _is_saved_detector(path: Path) -> bool:
+def is_saved_detector(path: Path) -> bool:
     """Whether the directory ``path`` holds a saved detector (of any format version)."""
     try:
         manifest = json.loads((path / MANIFEST).read_text())

@@ -263,9 +263,8 @@ def distil_ensemble(
     ``logit f = mean_k logit_k`` is the ensemble's logit (``mean_logit``).
 
     The student has one member's shape, from fresh initial weights, so it scores a row with
-    ``1 / members`` of the ensemble's multiply-adds. (Started from a member's weights it kept
-    that member's verdict away from the rows it was fitted on: KDD-99 k=1, seed 4, one known
-    row: classifier ROC AUC 0.967 against the ensemble's 0.990.) Each step draws
+    ``1 / members`` of the ensemble's multiply-adds (started from a member's weights it would
+    keep that member's verdict away from the rows it was fitted on). Each step draws
     ``batch_size`` rows of every array in ``parts`` (e.g. normal rows, surrogate anomalies,
     known anomalies) with replacement, so each region weighs the same whatever its size; the
     targets are computed once.

@@ -3,8 +3,8 @@
 Two uses in ``NFADetector``: ``distil_ensemble`` (``tfp_flowad.training.classifier``) fits one
 network to the classifier ensemble's logit, and ``fit_score_student`` fits one to the combined
 score, so that a SavedModel serves a score close to the combined one at the cost of a single
-classifier network (the combined score runs the flow, the neighbour search and the ensemble:
-about 60k rows/s on two cores against 2M+ for one network of the classifier's shape).
+classifier network (the combined score runs the flow, the neighbour search and the ensemble;
+docs/RESULTS.md compares their throughput).
 """
 
 import keras
@@ -94,9 +94,8 @@ def perturbed_normal_rows(
       from normal traffic in a few fields; in the others, each feature from one of two random
       normal rows (a coin flip per feature): normal values in combinations no normal row has.
 
-    Normal rows and surrogates alone leave the student to extrapolate between them; on KDD-99
-    (k=1, seed 1) a student fitted on those only ranked the test set at ROC AUC 0.992 against
-    the combined score's 0.998, and with these rows 0.998 (docs/RESULTS.md).
+    Normal rows and surrogates alone leave the student to extrapolate between them; these rows
+    teach it the combined score where normal and abnormal rows meet.
     """
     dim = normal.shape[1]
 
@@ -148,9 +147,8 @@ def fit_score_student(
     ``target_quantile`` quantile over the normal rows and ``w = STUDENT_TARGET_WIDTH *
     spread``; ``x`` drawn equally from each of ``parts``. The student's logit estimates
     ``(s(x) - c) / w`` where that is moderate and only its sign where it is large, so it keeps
-    the teacher's order where normal and abnormal rows meet. (A regression on ``asinh(s)``
-    instead spent itself on the surrogates' huge scores: KDD-99 k=2, seed 2, ROC AUC 0.990
-    against the teacher's 0.997 and this loss's 0.998.) The learning rate decays along a
+    the teacher's order where normal and abnormal rows meet (a regression on the score itself
+    would spend itself on the surrogates' huge scores). The learning rate decays along a
     cosine to 2 % of ``learning_rate``.
 
     Args:
