@@ -20,12 +20,10 @@ import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from tfp_flowad.datasets.adbench import load_adbench, resolve_adbench_path
 from tfp_flowad.datasets.kdd99 import KDD99_NORMAL, load_kdd99, load_kdd99_corrected
 from tfp_flowad.datasets.physics import UCI_TEST_ROWS, load_physics
 
@@ -457,17 +455,11 @@ def adbench_tasks(
         FileNotFoundError: unknown name or missing file.
         ValueError: a bad file (see :func:`~tfp_flowad.datasets.load_adbench`), seed or fraction.
     """
+    from tfp_flowad.datasets.sources import adbench_source, adbench_split  # they use this module
+
     seed = _check_seed(seed)
-    if data is None:
-        path = resolve_adbench_path(path_or_name)
-        dataset = path.stem
-        X, y = load_adbench(path)
-    else:
-        dataset = Path(path_or_name).name.removesuffix(".npz")
-        X, y = _check_data(data, "data")
-        X = np.asarray(X)
-    y = _binary_labels(y, dataset)
-    train_idx, test_idx = _stratified_split(y, test_size=0.3, seed=seed)
+    dataset, X, y = adbench_source(path_or_name, data)
+    train_idx, test_idx = adbench_split(y, seed)
     n_train_anomalies = int(y[train_idx].sum())
     counts = []
     for fraction in fractions:
