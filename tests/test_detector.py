@@ -881,3 +881,20 @@ def test_refit_student_replaces_the_student_and_nothing_else(data, tmp_path):
         ):
             detector.refit_student(X, y)
     assert student_scores() == pytest.approx(second)
+
+
+def test_verbose_one_shows_one_progress_line_per_stage(data, capsys):
+    X, y, _, _ = data
+    NFADetector(**{**SMALL, "verbose": 1}).fit(X, y)
+    err = capsys.readouterr().err
+    finished = [
+        line.split("\r")[-1].split(":")[0] for line in err.splitlines() if "done in" in line
+    ]
+    assert finished == [
+        "flow",
+        "distillation",
+        "neighbours",
+        "classifier",
+        "weight_selection",
+        "student",
+    ]

@@ -7,6 +7,7 @@ ending in ``_``; scoring is ``tfp_flowad.detector.scoring``, persistence
 """
 
 import inspect
+import sys
 import time
 
 import keras
@@ -246,16 +247,24 @@ class NFADetector(BaseDetector):
         )
 
     def _timed(self, stage: str, function, *args):
-        """``function(*args)``, its wall seconds recorded in ``fit_seconds_[stage]``."""
+        """``function(*args)``, its wall seconds recorded in ``fit_seconds_[stage]`` (and, with
+        ``verbose=1``, written as one line on stderr)."""
         start = time.perf_counter()
         result = function(*args)
         self.fit_seconds_[stage] = time.perf_counter() - start
+        if self.verbose == 1:
+            print(f"{stage}: done in {self.fit_seconds_[stage]:.1f} s", file=sys.stderr)
         return result
 
     def _stage(self, stage: str, function, *args, history_key: str | None = None):
         """A training stage: ``function(*args)`` returns ``(part, history)``; the history is
-        kept in ``history_[history_key or stage]`` (when not empty), the part returned."""
-        part, history = self._timed(stage, function, *args)
+        kept in ``history_[history_key or stage]`` (when not empty), the part returned. Stages
+        that train with Keras show their own progress line (``StageProgress``)."""
+        start = time.perf_counter()
+        part, history = function(*args)
+        self.fit_seconds_[stage] = time.perf_counter() - start
+        if self.verbose == 1 and not history:
+            print(f"{stage}: done in {self.fit_seconds_[stage]:.1f} s", file=sys.stderr)
         if history:
             self.history_[history_key or stage] = history
         return part

@@ -405,7 +405,8 @@ PARAMETERS = (
         "verbose",
         0,
         _integer(0),
-        "Keras verbosity: 0 silent, 1 progress bars, 2 one line per epoch.",
+        "0 silent; 1 one progress line per stage on stderr, with the time left; 2 Keras' "
+        "lines per epoch.",
     ),
 )
 

@@ -34,6 +34,7 @@ from tfp_flowad.training.classifier import (
     steps_per_pass,
 )
 from tfp_flowad.training.distillation import Distiller, distillation_steps
+from tfp_flowad.training.progress import fit_options
 from tfp_flowad.training.students import fit_score_student, perturbed_normal_rows
 from tfp_flowad.training.trees import fit_boosted_trees
 
@@ -140,14 +141,15 @@ def fit_flow(encoder, normal: np.ndarray, validation: np.ndarray, seed: int | No
         ]
     flow = make_flow(p["flow"], encoder.output_dim, seed, p["flow_jacobian_penalty"], p)
     flow.compile(optimizer=flow_optimizer(steps_per_epoch * epochs, p))
+    options = fit_options(p["verbose"], "flow", steps_per_epoch * epochs)
     history = flow.fit(
         flow_data(normal),
         validation_data=flow_data(validation, training=False) if len(validation) else None,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
-        callbacks=callbacks,
+        callbacks=callbacks + options.pop("callbacks"),
         shuffle=False,  # the dataset shuffles itself
-        verbose=p["verbose"],
+        **options,
     )
     if not all(np.isfinite(w).all() for w in flow.get_weights()):
         raise RuntimeError(
@@ -174,7 +176,7 @@ def fit_sampler_flow(flow, encoder, seed: int | None, p: dict):
         distillation_steps(p["distillation_steps"]),
         epochs=1,
         shuffle=False,
-        verbose=p["verbose"],
+        **fit_options(p["verbose"], "distillation", p["distillation_steps"]),
     )
     flow.trainable = True
     return student, history.history
@@ -249,7 +251,7 @@ def fit_mlp_classifier(
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
         shuffle=False,
-        verbose=p["verbose"],
+        **fit_options(p["verbose"], "classifier", epochs * steps_per_epoch),
     )
     # Freezing reached the flow inside the sampler; it leaves the fit trainable, as it came.
     sampler.trainable = True

@@ -277,7 +277,7 @@ def distil_ensemble(
         batch_size: rows per part and step.
         learning_rate: Adam learning rate.
         seed: shuffle seed.
-        verbose: Keras verbosity.
+        verbose: 0 silent, 1 one progress line, 2 Keras' lines.
         shape_of: the ``make_mlp`` network whose member's shape the student takes (default
             ``ensemble``), e.g. the MLP part of an MLP averaged with boosted trees.
 
@@ -299,6 +299,14 @@ def distil_ensemble(
         )
         tables.append((rows.numpy(), targets.numpy()))
     history = fit_to_targets(
-        student, tables, steps, batch_size, learning_rate, "mse", seed, verbose
+        student,
+        tables,
+        steps,
+        batch_size,
+        learning_rate,
+        "mse",
+        seed,
+        verbose,
+        "classifier_distillation",
     )
     return student, history

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flowad.nn.mlp import make_mlp
+from tfp_flowad.training.progress import fit_options
 
 __all__ = [
     "STUDENT_TARGET_WIDTH",
@@ -35,6 +36,7 @@ def fit_to_targets(
     loss,
     seed: int | None = None,
     verbose: int = 0,
+    stage: str = "student",
 ) -> dict:
     """Fits ``student`` (Adam) to ``(rows, targets)`` pairs: each step draws ``batch_size`` rows
     of every table with replacement, so each table weighs the same whatever its size.
@@ -47,7 +49,8 @@ def fit_to_targets(
         learning_rate: Adam's learning rate (a float or a Keras schedule).
         loss: a Keras loss of ``(targets [b, 1], outputs [b, 1])``.
         seed: seed of the row draws.
-        verbose: Keras verbosity.
+        verbose: 0 silent, 1 one progress line (``StageProgress``), 2 Keras' lines.
+        stage: the name the progress line gives.
 
     Returns:
         The Keras history (``loss`` per epoch; one epoch of ``steps`` steps).
@@ -74,7 +77,10 @@ def fit_to_targets(
         optimizer=keras.optimizers.Adam(learning_rate), loss=loss, steps_per_execution=50
     )
     history = student.fit(
-        dataset.prefetch(tf.data.AUTOTUNE), epochs=1, shuffle=False, verbose=verbose
+        dataset.prefetch(tf.data.AUTOTUNE),
+        epochs=1,
+        shuffle=False,
+        **fit_options(verbose, stage, steps),
     )
     return history.history
 
@@ -164,7 +170,7 @@ def fit_score_student(
         learning_rate: Adam's peak learning rate.
         target_quantile: the quantile of ``normal_scores`` where the target is 1/2 (``c``).
         seed: seed of the row draws (initial weights come from Keras' global seed).
-        verbose: Keras verbosity.
+        verbose: 0 silent, 1 one progress line, 2 Keras' lines.
 
     Returns:
         The student (``[batch, D] -> [batch, 1]``, its logit the score) and its history.
