@@ -17,7 +17,6 @@ Usage: ``python benchmarks/classifier_distillation.py [--dataset kdd99-corrected
 """
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from tfp_flowad.benchmark import (
     parse_seeds,
     parse_tasks,
 )
+from tfp_flowad.benchmark.records import append_record
 
 RESULTS = Path(__file__).parent / "results" / "classifier_distillation.jsonl"
 RECORDS = Path(__file__).parent / "results"
@@ -74,17 +74,16 @@ def main() -> None:
     args = parser.parse_args()
     names, seeds = parse_tasks(args.tasks), parse_seeds(args.seeds)
     dataset = dataset_name(args.dataset)
-    done = {}
-    if RESULTS.exists():
-        for record in map(json.loads, RESULTS.read_text().splitlines()):
-            done[(record["dataset"], record["task"], record["seed"], record["steps"])] = record
+    done = {
+        (record["dataset"], record["task"], record["seed"], record["steps"]): record
+        for record in load_results(RESULTS)
+    }
     size = Size(max_train_rows=None if dataset.startswith("kdd99") else MAX_TRAIN_ROWS)
     for task in benchmark_tasks(args.dataset, seeds, names, size):
         key = (dataset, task.name, task.seed, args.steps)
         if key not in done:
             done[key] = fit_and_score(dataset, task, args.steps)
-            with RESULTS.open("a") as file:
-                file.write(json.dumps(done[key]) + "\n")
+            append_record(RESULTS, done[key])
     records = {
         (r["method"], r["task"], r["seed"]): r
         for r in load_results(RECORDS / dataset / "results.jsonl")

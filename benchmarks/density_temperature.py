@@ -25,14 +25,14 @@ Usage: ``python benchmarks/density_temperature.py [--datasets kdd99,10_cover,...
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from tfp_flowad import NFADetector
-from tfp_flowad.benchmark import benchmark_tasks, parse_seeds
+from tfp_flowad.benchmark import benchmark_tasks, load_results, parse_seeds
+from tfp_flowad.benchmark.records import append_record
 from tfp_flowad.detector import combine_scores
 
 RESULTS = Path(__file__).parent / "results" / "density_temperature.jsonl"
@@ -98,18 +98,14 @@ def main() -> None:
     parser.add_argument("--datasets", default=DATASETS)
     parser.add_argument("--seeds", default="0-1")
     args = parser.parse_args()
-    done = {}
-    if RESULTS.exists():
-        for record in map(json.loads, RESULTS.read_text().splitlines()):
-            done[(record["dataset"], record["seed"])] = record
+    done = {(record["dataset"], record["seed"]): record for record in load_results(RESULTS)}
     names = args.datasets.split(",")
     for dataset in names:
         size = {"max_train_rows": None if dataset.startswith("kdd99") else MAX_TRAIN_ROWS}
         for task in benchmark_tasks(dataset, args.seeds, "one-class", size):
             if (dataset, task.seed) not in done:
                 done[(dataset, task.seed)] = fit_and_score(dataset, task)
-                with RESULTS.open("a") as file:
-                    file.write(json.dumps(done[(dataset, task.seed)]) + "\n")
+                append_record(RESULTS, done[(dataset, task.seed)])
     seeds = parse_seeds(args.seeds)
     keys = [f"{t:.3f}" for t in TEMPERATURES]
     print(f"one-class ROC AUC, mean over seeds {seeds}")

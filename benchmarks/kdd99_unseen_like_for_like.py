@@ -21,7 +21,8 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from tfp_flowad import NFADetector
-from tfp_flowad.benchmark import parse_seeds
+from tfp_flowad.benchmark import load_results, parse_seeds
+from tfp_flowad.benchmark.records import write_whole
 from tfp_flowad.datasets import kdd99_tasks
 
 RESULTS = Path(__file__).parent / "results" / "kdd99_unseen_like_for_like.json"
@@ -37,7 +38,7 @@ def main() -> None:
     seeds = parse_seeds(parser.parse_args().seeds)
     k_fits = {
         (r["method"], r["seed"], r["task"]): r["unseen_auc"]
-        for r in map(json.loads, RECORDS.read_text().splitlines())
+        for r in load_results(RECORDS)
         if r["method"] in METHODS.values()
     }
     records = []
@@ -67,7 +68,7 @@ def main() -> None:
             ]
             print(f"| k={k} (n={len(rows)}) | {cells[0]} | {cells[1]} |")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(records, indent=1))
+    write_whole(RESULTS, json.dumps(records, indent=1))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 from sklearn.datasets import make_moons
 
+from tfp_flowad.benchmark.records import write_whole
 from tfp_flowad.flows import FLOWS
 
 RESULTS = Path(__file__).parent / "results" / "moons_flows.json"
@@ -48,7 +49,7 @@ def main() -> None:
             )
             print(rows[-1], flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"gaussian_nll": gaussian_nll, "rows": rows}, indent=1))
+    write_whole(RESULTS, json.dumps({"gaussian_nll": gaussian_nll, "rows": rows}, indent=1))
     print(f"\nbase Gaussian held-out NLL: {gaussian_nll:.4f}\n")
     print("| flow | lambda | held-out NLL | E[log|det J|^2] | fit s (30 epochs) |")
     print("|---|---|---|---|---|")

@@ -19,6 +19,7 @@ from pathlib import Path
 from sklearn.metrics import roc_auc_score
 
 from tfp_flowad import NFADetector
+from tfp_flowad.benchmark.records import write_whole
 from tfp_flowad.datasets import kdd99_tasks
 from tfp_flowad.export import served_rows_per_second
 
@@ -39,7 +40,7 @@ def main() -> None:
     ):
         results[name] = throughput(name, task, params)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1))
+    write_whole(RESULTS, json.dumps(results, indent=1))
 
 
 def throughput(name: str, task, params: dict) -> dict:

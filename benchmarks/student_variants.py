@@ -12,7 +12,6 @@ Usage: ``python benchmarks/student_variants.py DATASET TASK [--seeds 0-2]``, e.g
 """
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from sklearn.metrics import roc_auc_score
 
 from tfp_flowad import NFADetector
 from tfp_flowad.benchmark import benchmark_tasks
+from tfp_flowad.benchmark.records import append_record
 
 RESULTS = Path(__file__).parent / "results" / "student_variants.jsonl"
 #: name -> (target quantile, steps); the first is the default.
@@ -54,8 +54,7 @@ def main() -> None:
                 "roc_auc": auc(detector, "student", task),
                 "seconds": seconds,
             }
-        with RESULTS.open("a") as out:
-            out.write(json.dumps(record) + "\n")
+        append_record(RESULTS, record)
         cells = " | ".join(f"{v['roc_auc']:.4f}" for v in record["variants"].values())
         print(
             f"| {args.dataset} | {args.task} | {task.seed} | {record['combined']:.4f} | "

@@ -10,32 +10,37 @@ the train / test sizes and the known classes; the detector's hyperparameters (``
 the same fit, where there are several.
 
 Each record is appended and forced to disk as soon as it is known (``append_record``), so an
-interrupted run loses only the fit in progress; ``load_results`` passes over a cut-off last
-line.
+interrupted run loses only the fit in progress. A kill during an append can leave a cut-off
+last line: the next append starts a new line after it, and ``load_results`` passes over it
+(saying so on stderr). Files that are written in one piece (tables, the measurement scripts'
+JSON files) go through ``write_whole``: whole or not at all.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from tfp_flowad.atomic import atomic_file
 from tfp_flowad.benchmark.tasks import Size, rows_at
 
-__all__ = ["RESULTS_FILE", "append_record", "load_results", "make_record"]
+__all__ = ["RESULTS_FILE", "append_record", "load_results", "make_record", "write_whole"]
 
 #: name of the results file inside a run's output folder.
 RESULTS_FILE = "results.jsonl"
 
 
 def load_results(path: str | os.PathLike) -> list[dict]:
-    """The records of a ``results.jsonl`` file (or of ``path/results.jsonl`` for a folder).
+    """The records of a JSON-lines file (or of ``path/results.jsonl`` for a folder).
 
-    A line that does not parse (the tail of a write that was cut off) is passed over. A
-    missing file gives an empty list.
+    A line that is not a JSON object (the remains of an append that was cut off by a kill) is
+    passed over, and stderr names the file and the line. Blank lines are passed over silently.
+    A missing file gives an empty list.
     """
     path = Path(path)
     if path.is_dir():
@@ -43,19 +48,30 @@ def load_results(path: str | os.PathLike) -> list[dict]:
     if not path.is_file():
         return []
     records = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
-            continue
+            record = None
         if isinstance(record, dict):
             records.append(record)
+        else:
+            print(
+                f"{path}: line {number} is not a whole JSON record (a write cut off?); passed over",
+                file=sys.stderr,
+            )
     return records
 
 
-def append_record(path: Path, record: dict) -> None:
-    """Appends one JSON line and forces it to disk; mends a cut-off last line first."""
-    with path.open("a+b") as file:
+def append_record(path: str | os.PathLike, record: dict) -> None:
+    """Appends ``record`` as one JSON line and forces it to disk.
+
+    When the file does not end in a newline (an append cut off by a kill), a newline is
+    written first, so the new record is a whole line of its own.
+    """
+    with Path(path).open("a+b") as file:
         file.seek(0, os.SEEK_END)
         if file.tell() > 0:
             file.seek(-1, os.SEEK_END)
@@ -64,6 +80,14 @@ def append_record(path: Path, record: dict) -> None:
         file.write((json.dumps(record) + "\n").encode())
         file.flush()
         os.fsync(file.fileno())
+
+
+def write_whole(path: str | os.PathLike, text: str) -> Path:
+    """Writes ``text`` to ``path`` whole or not at all (``tfp_flowad.atomic.atomic_file``): a
+    kill leaves the previous content. Returns ``path`` as a ``Path``."""
+    with atomic_file(path) as temporary:
+        temporary.write_text(text)
+    return Path(path)
 
 
 def _jsonable(value):
