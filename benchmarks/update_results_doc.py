@@ -19,19 +19,23 @@ from pathlib import Path
 
 import numpy as np
 
-from tfp_flowad.benchmark import load_results, render_standings, render_table
+from tfp_flowad.benchmark import load_results, render_table
+from tfp_flowad.benchmark.records import write_whole
 from tfp_flowad.benchmark.report import (
     DEFAULT_METHOD,
     PAPER_METHODS,
     REFERENCE_METHODS,
     method_means,
     render_beside_published,
+)
+from tfp_flowad.benchmark.standings import (
     render_differences,
     render_head_to_head,
     render_overview,
+    render_standings,
     shortfalls,
 )
-from tfp_flowad.benchmark.runner import task_order_key
+from tfp_flowad.benchmark.tasks import task_order_key
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -715,10 +719,7 @@ def unseen_like_for_like(records: list[dict]) -> list[str]:
 
 
 def jsonl(name: str) -> list[dict]:
-    path = RESULTS / name
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return load_results(RESULTS / name)
 
 
 def grouped(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
@@ -896,7 +897,7 @@ def main() -> None:
             print(f"{path.relative_to(ROOT)} is not what the records give", file=sys.stderr)
         raise SystemExit(1 if stale else 0)
     for path, text in ((DOC, doc), (README, readme)):
-        path.write_text(text)
+        write_whole(path, text)
         print("wrote", path.relative_to(ROOT))
 
 

@@ -1,19 +1,25 @@
-"""The benchmark runner on a tiny ADBench set: records, re-runs, tables, plots, the command, and
-the research ablations of ``benchmarks/ablations.py`` run through it."""
+"""The benchmark runner on a tiny ADBench set: records, re-runs, tables, plots, the command, the
+development suite, the tables across data sets, the research ablations of
+``benchmarks/ablations.py`` run through it, and ``benchmarks/update_results_doc.py --check``."""
 
 import argparse
 import contextlib
 import importlib.util
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tfp_flowad.benchmark import (
     BASELINE_METHODS,
     METHODS,
     NF_METHODS,
+    STANDINGS_HEADING,
     NFMethod,
     Size,
     add_benchmark_parser,
@@ -21,14 +27,25 @@ from tfp_flowad.benchmark import (
     load_results,
     parse_methods,
     parse_seeds,
+    plot,
     render_standings,
+    render_suite_standings,
     render_table,
     run,
 )
 from tfp_flowad.benchmark import records as records_module
 from tfp_flowad.benchmark.methods import MethodTable
-from tfp_flowad.datasets import adbench_paths
+from tfp_flowad.benchmark.standings import render_differences, render_head_to_head
+from tfp_flowad.benchmark.tasks import (
+    is_one_class_task,
+    resolve_dataset,
+    task_group,
+    task_order_key,
+)
+from tfp_flowad.datasets import DEV_SUITE_TASKS, adbench_paths, dev_suite_tasks
 from tfp_flowad.detector import DENSITY_TEMPERATURES
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DATASET = "38_thyroid"
 #: 300 normal training rows and about 1/20 of every training length: seconds per fit.
@@ -40,7 +57,7 @@ FLOW_RUN = dict(methods="normalising-flow,normalising-flow-classifier", tasks="2
 
 def _load_ablations():
     """``benchmarks/ablations.py`` (a script outside the package) as a module."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "ablations.py"
+    path = ROOT / "benchmarks" / "ablations.py"
     spec = importlib.util.spec_from_file_location("ablations", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -187,12 +204,59 @@ def test_failed_fit_keeps_the_others(tmp_path, monkeypatch):
     assert [r["method"] for r in load_results(tmp_path)] == ["deep-svdd-oc"]
 
 
-def test_cut_off_last_line_is_skipped_and_mended(tmp_path):
+def test_cut_off_last_line_is_skipped_and_mended(tmp_path, capsys):
     path = tmp_path / "results.jsonl"
     path.write_text('{"dataset": "x", "task": "one-class"}\n{"dataset": "x", "ta')
     assert load_results(tmp_path) == [{"dataset": "x", "task": "one-class"}]
+    assert f"{path}: line 2 is not a whole JSON record" in capsys.readouterr().err
     records_module.append_record(path, {"dataset": "x", "task": "k=1"})
+    lines = path.read_text().splitlines()
+    assert lines[1] == '{"dataset": "x", "ta' and json.loads(lines[2])["task"] == "k=1"
     assert [r["task"] for r in load_results(path)] == ["one-class", "k=1"]
+    assert "line 2 is not a whole JSON record" in capsys.readouterr().err  # still passed over
+
+
+def test_whole_lines_read_without_a_word(tmp_path, capsys):
+    path = tmp_path / "results.jsonl"
+    records_module.append_record(path, {"task": "one-class"})
+    records_module.append_record(path, {"task": "5%"})
+    assert [r["task"] for r in load_results(path)] == ["one-class", "5%"]
+    assert capsys.readouterr().err == ""
+
+
+def test_writes_are_whole_or_nothing(tmp_path, monkeypatch):
+    """A write that fails leaves the previous file and no temporary file; a leftover of a killed
+    write (a process that is gone) is swept by the next write into the folder."""
+    from matplotlib.figure import Figure
+
+    table = tmp_path / "table.md"
+    records_module.write_whole(table, "old\n")
+    records = [
+        {"dataset": "toy", "task": task, "method": "knn-oc", "seed": 0, "roc_auc": auc}
+        for task, auc in (("one-class", 0.9), ("n50", 0.8))
+    ]
+    target = plot(records, "toy", tmp_path / "auc.png")
+    before = target.read_bytes()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        text=True,
+        capture_output=True,
+        check=True,
+    ).stdout.strip()
+    leftover = tmp_path / f".auc.png.tfp_flowad-tmp-{dead}-{'0' * 16}.png"
+    leftover.write_bytes(b"\x89PNG cut off")
+
+    def cut_off(figure, path, **kwargs):
+        Path(path).write_bytes(b"\x89PNG cut")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Figure, "savefig", cut_off)
+    with pytest.raises(OSError, match="disk full"):
+        plot(records, "toy", target)
+    with pytest.raises(TypeError):
+        records_module.write_whole(table, None)
+    assert target.read_bytes() == before and table.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["auc.png", "table.md"]
 
 
 @pytest.mark.parametrize(
@@ -307,3 +371,180 @@ def test_standings_put_the_default_beside_the_best_of_each_family():
     )
     assert lines[3] == "| toy | 25% | 0.9900 | – | two-class 0.9800 | xgbod 0.9950 | -0.0050 |"
     assert len(lines) == 4
+
+
+def _toy(task, method, auc, seed=0, seconds=1.0):
+    return {
+        "dataset": "toy",
+        "task": task,
+        "method": method,
+        "seed": seed,
+        "roc_auc": auc,
+        "fit_seconds": seconds,
+    }
+
+
+#: the default against kNN on four one-class tasks (one tie), XGBOD on one, and an option.
+TOY = [
+    _toy("one-class", "normalising-flow", 0.90, seed=0, seconds=2.0),
+    _toy("one-class", "normalising-flow", 0.80, seed=1, seconds=2.0),
+    _toy("one-class", "knn-oc", 0.84, seconds=0.5),
+    _toy("one-class", "nf-no-neighbours", 0.86),
+    _toy("25%", "normalising-flow", 0.99, seconds=2.0),
+    _toy("25%", "xgbod", 0.995, seconds=3.0),
+    _toy("n50", "normalising-flow", 0.70, seconds=2.0),
+    _toy("n50", "knn-oc", 0.75, seconds=0.5),
+    _toy("n50", "nf-no-neighbours", 0.70),
+    _toy("synthetic-global", "normalising-flow", 1.0, seconds=2.0),
+    _toy("synthetic-global", "knn-oc", 0.90, seconds=0.5),
+    _toy("synthetic-global", "nf-no-neighbours", 0.95),
+    _toy("literature-oc", "normalising-flow", 0.80, seconds=2.0),
+    _toy("literature-oc", "knn-oc", 0.80, seconds=0.5),
+]
+
+
+def test_suite_standings_per_part_of_the_suite():
+    lines = render_suite_standings(TOY).splitlines()
+    assert lines[0].startswith("Each part of the suite: the mean ROC AUC of `normalising-flow` /")
+    assert lines[2] == (
+        "| against | protocol | small samples | synthetic | literature | won / lost / shared "
+        "| fit s |"
+    )
+    assert lines[4:] == [
+        "| knn-oc | 0.8500 / 0.8400 (1) | 0.7000 / 0.7500 (1) | 1.0000 / 0.9000 (1) "
+        "| 0.8000 / 0.8000 (1) | 2 / 1 / 4 | 2.0 / 0.5 |",
+        "| xgbod | 0.9900 / 0.9950 (1) | – | – | – | 0 / 1 / 1 | 2.0 / 3.0 |",
+    ]
+    # Options are compared when asked for; a data set not named is left out.
+    only = render_suite_standings(TOY, ["toy"], methods=["nf-no-neighbours"]).splitlines()[4:]
+    assert only == [
+        "| nf-no-neighbours | 0.8500 / 0.8600 (1) | 0.7000 / 0.7000 (1) | 1.0000 / 0.9500 (1) "
+        "| – | 1 / 1 / 3 | 2.0 / 1.0 |"
+    ]
+    assert len(render_suite_standings(TOY, ["elsewhere"]).splitlines()) == 4
+
+
+def test_head_to_head_counts_the_tasks_each_is_ahead_on():
+    lines = render_head_to_head(TOY, ["toy"]).splitlines()
+    assert lines[2:] == [
+        "| knn-oc | 4 | 2 | 1 | +0.0150 | toy n50 (-0.0500) |",
+        "| xgbod | 1 | 0 | 1 | -0.0050 | toy 25% (-0.0050) |",
+    ]
+
+
+def test_differences_say_what_an_option_changes():
+    pairs = [
+        ("the neighbour term", "normalising-flow", "nf-no-neighbours"),
+        ("on one-class", "normalising-flow", "nf-no-neighbours", lambda d, t: t == "one-class"),
+        ("never run together", "xgbod", "knn-oc"),
+    ]
+    lines = render_differences(TOY, ["toy"], pairs).splitlines()
+    assert lines[2:] == [
+        "| the neighbour term | `normalising-flow` against `nf-no-neighbours` | 3 | +0.0133 | 1 "
+        "| 1 | toy synthetic-global (+0.0500) | toy one-class (-0.0100) |",
+        "| on one-class | `normalising-flow` against `nf-no-neighbours` | 1 | -0.0100 | 0 | 1 | – "
+        "| toy one-class (-0.0100) |",
+    ]
+
+
+# ------------------------------------------------------------------ the development suite
+def test_dev_suite_task_names_and_filtering():
+    dev = resolve_dataset(DATASET, "dev")
+    assert dev.name == DATASET and dev.check_tasks(None) == list(DEV_SUITE_TASKS)
+    assert dev.check_tasks(["synthetic-global", "n200", "one-class", "n200-5%"]) == [
+        "one-class",
+        "n200",
+        "n200-5%",
+        "synthetic-global",
+    ]
+    with pytest.raises(ValueError, match="'synthetic-odd' is not a task of 38_thyroid"):
+        dev.check_tasks(["synthetic-odd"])
+    protocol = resolve_dataset(DATASET)
+    assert protocol.check_tasks(None) == ["one-class", "5%", "25%"]
+    with pytest.raises(ValueError, match="'n200' is not a task of 38_thyroid"):
+        protocol.check_tasks(["n200"])
+    with pytest.raises(ValueError, match="unknown suite 'wide'"):
+        resolve_dataset(DATASET, "wide")
+    assert resolve_dataset("kdd99", "dev").default_tasks == resolve_dataset("kdd99").default_tasks
+    # Table order: the protocol's tasks, small samples, synthetic kinds, the literature's task.
+    assert sorted(reversed(DEV_SUITE_TASKS), key=task_order_key) == list(DEV_SUITE_TASKS)
+    assert sorted(["k=8", "k=2", "one-class"], key=task_order_key) == ["one-class", "k=2", "k=8"]
+    groups = [task_group(name) for name in DEV_SUITE_TASKS]
+    assert groups == ["protocol"] * 3 + ["small samples"] * 7 + ["synthetic"] * 4 + ["literature"]
+    one_class = [name for name in DEV_SUITE_TASKS if is_one_class_task(name)]
+    assert one_class == ["one-class", "n50", "n200", "n1000", *DEV_SUITE_TASKS[-5:]]
+
+
+def test_one_class_methods_run_on_every_task_without_known_anomalies():
+    table = MethodTable(ABLATIONS)
+    for task in ("n50", "n1000", "synthetic-local", "literature-oc"):
+        assert table.applies("knn-oc", task) and not table.applies("two-class", task)
+        assert not table.applies("nf-temperature", task)
+    for task in ("n200-5%", "n1000-25%"):
+        assert table.applies("two-class", task) and not table.applies("knn-oc", task)
+        assert table.applies("nf-temperature", task)
+
+
+def test_a_smaller_training_set_leaves_the_test_sets_whole():
+    names = ["synthetic-global", "literature-oc", "n1000"]
+    whole = dev_suite_tasks(DATASET, 0, names)
+    shrunk = list(benchmark_tasks(DATASET, 0, names, TINY, suite="dev"))
+    assert [t.name for t in shrunk] == ["n1000", "synthetic-global", "literature-oc"]
+    for task in shrunk:
+        full = next(t for t in whole if t.name == task.name)
+        assert len(task.y_train) == 300 < len(full.y_train)
+        np.testing.assert_array_equal(task.X_test, full.X_test)
+        np.testing.assert_array_equal(task.y_test, full.y_test)
+
+
+def test_the_command_runs_the_dev_suite_and_prints_the_standings(tmp_path):
+    parser = argparse.ArgumentParser(prog="tfp-flowad")
+    add_benchmark_parser(parser.add_subparsers(dest="command", required=True))
+    argv = ["benchmark", "--dataset", DATASET, "--suite", "dev", "--tasks", "n200-5%,n50"]
+    argv += ["--methods", "normalising-flow,knn-oc,two-class", "--seeds", "0"]
+    argv += ["--out", str(tmp_path), "--max-train-rows", "300", "--epochs-scale", "0.05"]
+    args = parser.parse_args(argv)
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown):
+        args.run(args)
+    records = load_results(tmp_path)
+    assert [(r["task"], r["method"]) for r in records] == [
+        ("n50", "knn-oc"),
+        ("n50", "normalising-flow"),
+        ("n200-5%", "two-class"),
+        ("n200-5%", "normalising-flow"),
+    ]
+    assert [r["n_train"] - r["n_known"] for r in records] == [50, 50, 200, 200]
+    assert records[2]["n_known"] >= 1 and all(0 <= r["roc_auc"] <= 1 for r in records)
+    table = (tmp_path / "table.md").read_text()
+    assert table.endswith(render_suite_standings(records, [DATASET]))
+    assert f"\n{STANDINGS_HEADING}\n" in table and table in shown.getvalue()
+    standings = table.split(STANDINGS_HEADING)[1]
+    assert "| knn-oc | – | " in standings and "| two-class | – | " in standings
+    # The same command again: every fit is recorded, nothing is fitted again.
+    args = parser.parse_args(argv + ["--no-progress"])
+    args.run(args)
+    assert load_results(tmp_path) == records
+
+
+def test_a_task_the_set_is_too_small_for_is_named(tmp_path):
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(size=(600, 3)), rng.normal(4.0, 1.0, size=(40, 3))]
+    y = np.r_[np.zeros(600, int), np.ones(40, int)]
+    np.savez(tmp_path / "small.npz", X=X, y=y)
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown), pytest.warns(UserWarning, match="1000 normal rows"):
+        run(tmp_path / "small.npz", "knn-oc", 0, tmp_path / "out", "n50,n1000", suite="dev")
+    assert "small seed 0: no task n1000 on this data set" in shown.getvalue()
+    assert [r["task"] for r in load_results(tmp_path / "out")] == ["n50"]
+
+
+def test_results_doc_is_what_the_committed_records_give():
+    """``docs/RESULTS.md`` and the README's results table match ``benchmarks/results/``."""
+    check = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "update_results_doc.py"), "--check"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert check.returncode == 0, check.stderr[-2000:]

@@ -1,7 +1,8 @@
 """The benchmark: run methods on a data set's tasks, record JSON lines, render tables and plots.
 
-Modules: ``methods`` (what each method name fits), ``tasks`` (data sets, tasks, run sizes),
-``records`` (the ``results.jsonl`` file), ``runner`` (``run``), ``report`` (tables, plots).
+Modules: ``methods`` (what each method name fits), ``tasks`` (data sets, tasks and suites, run
+sizes), ``records`` (the ``results.jsonl`` file), ``runner`` (``run``), ``report`` (a data set's
+tables, plots), ``standings`` (the default detector against the others, across data sets).
 
 Examples:
     >>> from tfp_flowad.benchmark import run, render_table, plot  # doctest: +SKIP
@@ -9,8 +10,9 @@ Examples:
     >>> print(render_table(records, "38_thyroid"))  # doctest: +SKIP
     >>> plot(records, "38_thyroid", "out/auc.png")  # doctest: +SKIP
 
-Command line: ``tfp-flowad benchmark --dataset kdd99 --methods all --seeds 0-4 --out DIR``
-(``add_benchmark_parser`` adds the sub-command to an ``argparse`` parser).
+Command line: ``tfp-flowad benchmark --dataset kdd99 --methods all --seeds 0-4 --out DIR``, or
+``--suite dev`` for an ADBench set's development suite (``add_benchmark_parser`` adds the
+sub-command to an ``argparse`` parser).
 """
 
 from __future__ import annotations
@@ -28,16 +30,12 @@ from tfp_flowad.benchmark.methods import (
     NFMethod,
     parse_methods,
 )
-from tfp_flowad.benchmark.records import RESULTS_FILE, load_results
-from tfp_flowad.benchmark.report import (
-    METRIC_TITLES,
-    plot,
-    render_report,
-    render_standings,
-    render_table,
-)
+from tfp_flowad.benchmark.records import RESULTS_FILE, load_results, write_whole
+from tfp_flowad.benchmark.report import METRIC_TITLES, plot, render_report, render_table
 from tfp_flowad.benchmark.runner import run
+from tfp_flowad.benchmark.standings import render_standings, render_suite_standings
 from tfp_flowad.benchmark.tasks import (
+    SUITES,
     Size,
     benchmark_tasks,
     dataset_name,
@@ -53,6 +51,7 @@ __all__ = [
     "NF_METHODS",
     "NFMethod",
     "RESULTS_FILE",
+    "SUITES",
     "Size",
     "add_benchmark_arguments",
     "add_benchmark_parser",
@@ -65,6 +64,7 @@ __all__ = [
     "plot",
     "render_report",
     "render_standings",
+    "render_suite_standings",
     "render_table",
     "run",
     "run_command",
@@ -73,6 +73,8 @@ __all__ = [
 
 #: file names written next to ``results.jsonl`` by the command.
 TABLE_FILE, PLOT_FILE = "table.md", "auc.png"
+#: the heading of the development suite's standings in ``table.md``.
+STANDINGS_HEADING = "## The default detector against each baseline (development suite)"
 
 
 def run_command(
@@ -82,7 +84,9 @@ def run_command(
 
     ``args`` holds the options of ``add_benchmark_arguments``; ``extra_methods`` goes to
     ``run``. The table and the plot are written even when some fits failed (from the records
-    that exist); the failure is raised afterwards.
+    that exist); the failure is raised afterwards. With ``--suite dev`` the table ends with the
+    default detector's standings against each baseline (``render_suite_standings``), which
+    are also printed last.
     """
     size = Size(max_train_rows=args.max_train_rows, epochs_scale=args.epochs_scale)
     failure = None
@@ -96,6 +100,7 @@ def run_command(
             size=size,
             progress=not args.no_progress,
             extra_methods=extra_methods,
+            suite=args.suite,
         )
     except RuntimeError as error:  # failed fits: report what was done, then fail
         failure = error
@@ -103,12 +108,14 @@ def run_command(
     name = dataset_name(args.dataset)
     out = Path(args.out)
     table = render_report(records, name)
-    (out / TABLE_FILE).write_text(table)
-    written = [out / RESULTS_FILE, out / TABLE_FILE]
+    standings = ""
+    if args.suite == "dev":
+        standings = f"\n{STANDINGS_HEADING}\n\n" + render_suite_standings(records, [name])
+    written = [out / RESULTS_FILE, write_whole(out / TABLE_FILE, table + standings)]
     with contextlib.suppress(ValueError):  # no records to draw
         written.append(plot(records, name, out / PLOT_FILE))
     if not args.no_progress:
-        print(table)
+        print(table + standings)
         print("wrote " + ", ".join(str(path) for path in written))
     if failure is not None:
         raise failure
@@ -129,7 +136,9 @@ def add_benchmark_parser(subparsers) -> argparse.ArgumentParser:
         description=(
             "Fits each method on each task of the data set for each seed, appends one JSON line "
             "per fit to OUT/results.jsonl (finished fits are skipped on a re-run), then writes "
-            "OUT/table.md (methods x tasks, ROC AUC mean ± std over seeds) and OUT/auc.png."
+            "OUT/table.md (methods x tasks, ROC AUC mean ± std over seeds) and OUT/auc.png. "
+            "With --suite dev an ADBench set's tasks are the development suite's, and the table "
+            "ends with the default detector's standings against each baseline."
         ),
     )
     add_benchmark_arguments(parser)
@@ -158,14 +167,26 @@ def add_benchmark_arguments(
     parser.add_argument("--seeds", default="0-4", help="e.g. 0-4 or 0,2 (default: %(default)s)")
     parser.add_argument("--out", required=True, help="folder for results.jsonl, table.md, auc.png")
     parser.add_argument(
+        "--suite",
+        choices=SUITES,
+        default="protocol",
+        help="the tasks of an ADBench set: protocol (one-class, 5%%, 25%%) or dev (the "
+        "development suite: those, small samples n50 ... n1000-25%%, synthetic-local, "
+        "synthetic-global, synthetic-dependency, synthetic-clustered and literature-oc; "
+        "the table then ends with the default's standings against each baseline); other "
+        "data sets have their protocol's tasks in both (default: %(default)s)",
+    )
+    parser.add_argument(
         "--tasks",
         help="comma-separated task names, e.g. one-class,k=1 (KDD-99), one-class,100 "
-        "(HIGGS/SUSY), one-class,5%% (ADBench); default: the data set's tasks",
+        "(HIGGS/SUSY), one-class,5%% (ADBench), n200,synthetic-global (ADBench, --suite dev); "
+        "default: every task of the suite",
     )
     parser.add_argument(
         "--max-train-rows",
         type=int,
-        help="keep at most this many normal training rows per task (all known anomalies kept)",
+        help="keep at most this many normal training rows per task (all known anomalies "
+        "kept; test sets stay whole)",
     )
     parser.add_argument(
         "--epochs-scale",

@@ -12,9 +12,11 @@ names to ``NFMethod`` (the research ablations of ``benchmarks/ablations.py`` are
 mapping). ``MethodTable`` puts them after ``METHODS``.
 
 Which tasks a method runs on: two-class baselines (``needs_known_anomalies``) skip the
-one-class task; one-class baselines (``uses_known_anomalies = False``: ``deep-svdd-oc``,
-``rae-oc``, ``iforest-oc``, ``knn-oc``) run on the one-class task only, since their fit
-ignores the known anomalies; an ``NFMethod`` with ``known_only`` skips the one-class task.
+one-class tasks; one-class baselines (``uses_known_anomalies = False``: ``deep-svdd-oc``,
+``rae-oc``, ``iforest-oc``, ``knn-oc``) run on the one-class tasks only, since their fit
+ignores the known anomalies; an ``NFMethod`` with ``known_only`` skips the one-class tasks.
+The one-class tasks are ``one-class`` and, in the development suite, ``nN``,
+``synthetic-<kind>`` and ``literature-oc`` (``tfp_flowad.benchmark.tasks.is_one_class_task``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 
 from tfp_flowad.base import scale_training_lengths
 from tfp_flowad.baselines import BASELINES
+from tfp_flowad.benchmark.tasks import is_one_class_task
 
 __all__ = [
     "BASELINE_METHODS",
@@ -132,10 +135,11 @@ class MethodTable:
 
     def applies(self, method: str, task_name: str) -> bool:
         """Whether ``method`` runs on the task named ``task_name`` (see the module docstring)."""
+        one_class = is_one_class_task(task_name)
         if method in self.nf_methods:
-            return not (task_name == "one-class" and self.nf_methods[method].known_only)
+            return not (one_class and self.nf_methods[method].known_only)
         detector_class = BASELINES[method]
-        if task_name == "one-class":
+        if one_class:
             return not detector_class.needs_known_anomalies
         return detector_class.uses_known_anomalies
 

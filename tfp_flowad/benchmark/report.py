@@ -4,46 +4,35 @@
 standard deviation, ``ddof = 0``); ``render_report`` stacks the tables of every metric the
 records hold (ROC AUC, unseen-attack and corrected-file AUC, fit seconds, scoring rows/s);
 ``plot`` draws AUC against the number of known anomalies, one line per method;
-``render_standings`` puts the default detector beside the best of each other family of methods
-on every data set and task; ``render_head_to_head`` counts, for each other method, the tasks
-where it or the default is ahead; ``render_overview`` is one line per data set with the
-default's mean ROC AUC beside the best of a family of methods; ``render_differences`` sets
-pairs of methods side by side (what an option of the detector changes);
-``render_beside_published`` puts published figures beside the records' means.
+``method_means`` gives the means over seeds that the tables across data sets
+(``tfp_flowad.benchmark.standings``) compare; ``render_beside_published`` puts published figures
+beside the records' means.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
+from tfp_flowad.atomic import atomic_file
 from tfp_flowad.baselines import REFERENCE_BASELINES
-from tfp_flowad.benchmark.runner import (
-    BASELINE_METHODS,
-    METHODS,
-    dataset_name,
-    load_results,
-    task_order_key,
-)
+from tfp_flowad.benchmark.methods import BASELINE_METHODS, METHODS
+from tfp_flowad.benchmark.records import load_results
+from tfp_flowad.benchmark.tasks import dataset_name, task_group, task_order_key
 
 __all__ = [
     "METRIC_TITLES",
     "REFERENCE_METHODS",
     "PAPER_METHODS",
+    "DEFAULT_METHOD",
     "method_means",
     "plot",
     "render_beside_published",
-    "render_differences",
-    "render_head_to_head",
-    "render_overview",
     "render_report",
-    "render_standings",
     "render_table",
-    "shortfalls",
 ]
 
 #: the default detector's record name.
@@ -52,16 +41,6 @@ DEFAULT_METHOD = "normalising-flow"
 REFERENCE_METHODS: tuple[str, ...] = tuple(m for m in BASELINE_METHODS if m in REFERENCE_BASELINES)
 #: the paper's comparison systems, in table order.
 PAPER_METHODS: tuple[str, ...] = tuple(m for m in BASELINE_METHODS if m not in REFERENCE_BASELINES)
-#: the prefix of the records of the detector's options and ablations (``nf-no-neighbours``...).
-OPTION_PREFIX = "nf-"
-#: ``render_standings``' columns: heading -> the methods it takes the best of (the options'
-#: family is every recorded method named with ``OPTION_PREFIX``, whichever the runner knows).
-STANDING_FAMILIES: dict[str, tuple[str, ...] | str] = {
-    "best `nf-` option or ablation": OPTION_PREFIX,
-    "best paper baseline": PAPER_METHODS,
-    "best reference detector": REFERENCE_METHODS,
-}
-
 #: metric key -> heading.
 METRIC_TITLES: dict[str, str] = {
     "roc_auc": "ROC AUC",
@@ -94,13 +73,6 @@ def _method_order(records: list[dict], order: Iterable[str] = ()) -> list[str]:
     known = [m for m in order if m in present]
     known += [m for m in METHODS if m in present and m not in known]
     return known + sorted(present - set(known))
-
-
-def _family(family: tuple[str, ...] | str, methods) -> list[str]:
-    """The ``methods`` in ``family``: a tuple of names, or a prefix that names start with."""
-    if isinstance(family, str):
-        return [m for m in methods if m.startswith(family)]
-    return [m for m in family if m in methods]
 
 
 def _task_order(records: list[dict]) -> list[str]:
@@ -198,203 +170,6 @@ def method_means(
     return means
 
 
-def _columns(records: list[dict], datasets: Iterable[str], metric: str = "roc_auc"):
-    """``(dataset, task, {method: mean})`` for every task of every data set, in order."""
-    for dataset in datasets:
-        for task, means in method_means(records, dataset, metric).items():
-            yield dataset, task, means
-
-
-def render_standings(results: Iterable[dict], datasets: Iterable[str]) -> str:
-    """A Markdown table of where the default detector stands: for each data set and task, the
-    mean ROC AUC of ``normalising-flow`` and the best mean of each family of
-    ``STANDING_FAMILIES`` (with the method's name), and the default's margin over the best of
-    the baselines (paper and reference detectors; negative where one of them is better).
-
-    Args:
-        results: records of any data sets.
-        datasets: the data sets to show, in order (their recorded names).
-    """
-    records = list(results)
-    lines = [
-        "| data set | task | default | " + " | ".join(STANDING_FAMILIES) + " | margin |",
-        "|---|---|---|" + "---|" * len(STANDING_FAMILIES) + "---|",
-    ]
-    for dataset, task, means in _columns(records, datasets):
-        default = means.get(DEFAULT_METHOD)
-        bests = []
-        for family in STANDING_FAMILIES.values():
-            ranked = [(means[m], m) for m in _family(family, means)]
-            bests.append(max(ranked) if ranked else None)
-        baselines = [best for best in bests[1:] if best is not None]
-        margin = "–"
-        if default is not None and baselines:
-            margin = f"{default - max(baselines)[0]:+.4f}"
-        cells = [f"{default:.4f}" if default is not None else "–"] + [
-            f"{name} {value:.4f}" if name else "–"
-            for value, name in (best or (None, None) for best in bests)
-        ]
-        lines.append(f"| {dataset} | {task} | " + " | ".join(cells) + f" | {margin} |")
-    return "\n".join(lines) + "\n"
-
-
-def shortfalls(
-    results: Iterable[dict],
-    datasets: Iterable[str],
-    methods: Iterable[str],
-    default: str = DEFAULT_METHOD,
-) -> list[tuple[str, str, float, str, float]]:
-    """Where one of ``methods`` has a higher mean ROC AUC than ``default`` to four decimals:
-    ``(dataset, task, default's mean, best such method, its mean)`` for each such task, in
-    order."""
-    methods = list(methods)
-    found = []
-    for dataset, task, means in _columns(list(results), datasets):
-        if default not in means:
-            continue
-        ranked = [(means[m], m) for m in methods if m in means]
-        if ranked and round(max(ranked)[0], 4) > round(means[default], 4):
-            value, name = max(ranked)
-            found.append((dataset, task, means[default], name, value))
-    return found
-
-
-def render_head_to_head(
-    results: Iterable[dict],
-    datasets: Iterable[str],
-    methods: Iterable[str] = REFERENCE_METHODS,
-    default: str = DEFAULT_METHOD,
-) -> str:
-    """A Markdown table, one row per method of ``methods``: on how many tasks (data set and
-    number of known anomalies) both it and ``default`` have records, on how many each has the
-    higher mean ROC AUC over seeds (a tie to four decimals counts for neither), the mean of
-    ``default``'s margin over those tasks, and the task where ``default`` is furthest behind.
-    """
-    records = list(results)
-    datasets = list(datasets)
-    lines = [
-        f"| method | tasks run by both | `{default}` ahead | method ahead | mean margin of "
-        f"`{default}` | where `{default}` is furthest behind |",
-        "|---|---|---|---|---|---|",
-    ]
-    for method in methods:
-        margins = [
-            (round(means[default] - means[method], 4), dataset, task)
-            for dataset, task, means in _columns(records, datasets)
-            if default in means and method in means
-        ]
-        if not margins:
-            continue
-        ahead = sum(margin > 0 for margin, _, _ in margins)
-        behind = sum(margin < 0 for margin, _, _ in margins)
-        worst = min(margins)
-        furthest = f"{worst[1]} {worst[2]} ({worst[0]:+.4f})" if worst[0] < 0 else "–"
-        mean = float(np.mean([margin for margin, _, _ in margins]))
-        lines.append(
-            f"| {method} | {len(margins)} | {ahead} | {behind} | {mean:+.4f} | {furthest} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def render_overview(
-    results: Iterable[dict],
-    datasets: Iterable[str],
-    methods: Iterable[str] = REFERENCE_METHODS,
-    default: str = DEFAULT_METHOD,
-    names: dict[str, str] | None = None,
-    headings: tuple[str, str] | None = None,
-) -> str:
-    """A Markdown table, one line per data set: its tasks, ``default``'s mean ROC AUC on each,
-    and the best of ``methods`` on each (name and mean), the better of the two in bold.
-
-    Args:
-        results: records of any data sets.
-        datasets: the data sets to show, in order (their recorded names).
-        methods: the methods to take the best of on each task.
-        default: the method set beside them.
-        names: optional display names of the data sets.
-        headings: the headings of the two last columns (default: ``default``'s name and
-            "best of the others").
-    """
-    records = list(results)
-    methods = list(methods)
-    names = names or {}
-    mine_heading, others_heading = headings or (f"`{default}`", "best of the others")
-    lines = [
-        f"| data set | tasks | {mine_heading} | {others_heading} |",
-        "|---|---|---|---|",
-    ]
-    for dataset in datasets:
-        tasks, ours, theirs = [], [], []
-        for task, means in method_means(records, dataset).items():
-            if default not in means:
-                continue
-            ranked = [(means[m], m) for m in methods if m in means]
-            mine = f"{means[default]:.4f}"
-            if not ranked:
-                tasks.append(task)
-                ours.append(mine)
-                theirs.append("–")
-                continue
-            value, name = max(ranked)
-            other = f"{value:.4f}"
-            if round(means[default], 4) >= round(value, 4):
-                mine = f"**{mine}**"
-            else:
-                other = f"**{other}**"
-            tasks.append(task)
-            ours.append(mine)
-            theirs.append(f"{other} {name}")
-        if tasks:
-            label = names.get(dataset, dataset)
-            lines.append(
-                f"| {label} | {' · '.join(tasks)} | {' · '.join(ours)} | {' · '.join(theirs)} |"
-            )
-    return "\n".join(lines) + "\n"
-
-
-def render_differences(
-    results: Iterable[dict],
-    datasets: Iterable[str],
-    pairs: Iterable[tuple],
-) -> str:
-    """A Markdown table of what one method changes against another, one row per pair.
-
-    Each pair is ``(label, method, compared)`` or ``(label, method, compared, keep)``, where
-    ``keep(dataset, task) -> bool`` chooses the tasks to compare (default: every task where both
-    methods have records). Over those tasks: the mean change of the mean ROC AUC from
-    ``compared`` to ``method``, how many tasks it raises and lowers by 0.0005 or more, and the
-    largest rise and fall with their task.
-    """
-    records = list(results)
-    datasets = list(datasets)
-    lines = [
-        "| what | rows | tasks | mean change | raised | lowered | largest rise | largest fall |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for pair in pairs:
-        label, method, compared = pair[:3]
-        keep = pair[3] if len(pair) > 3 else None
-        changes = [
-            (means[method] - means[compared], dataset, task)
-            for dataset, task, means in _columns(records, datasets)
-            if method in means and compared in means and (keep is None or keep(dataset, task))
-        ]
-        if not changes:
-            continue
-        mean = float(np.mean([change for change, _, _ in changes]))
-        raised = sum(change >= 5e-4 for change, _, _ in changes)
-        lowered = sum(change <= -5e-4 for change, _, _ in changes)
-        best, worst = max(changes), min(changes)
-        rise = f"{best[1]} {best[2]} ({best[0]:+.4f})" if best[0] >= 5e-4 else "–"
-        fall = f"{worst[1]} {worst[2]} ({worst[0]:+.4f})" if worst[0] <= -5e-4 else "–"
-        lines.append(
-            f"| {label} | `{method}` against `{compared}` | {len(changes)} | {mean:+.4f} | "
-            f"{raised} | {lowered} | {rise} | {fall} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
 def render_beside_published(
     results: Iterable[dict],
     dataset: str,
@@ -444,6 +219,8 @@ def render_report(results: Iterable[dict] | str | os.PathLike, dataset: str) -> 
 
 def _x_label(records: list[dict]) -> str:
     name = records[0]["dataset"]
+    if any(task_group(r["task"]) != "protocol" for r in records):
+        return "task (development suite)"
     if name.startswith("kdd99"):
         return "known attack classes"
     if any(r["task"].endswith("%") for r in records):
@@ -465,7 +242,7 @@ def plot(
     Args:
         results: records or a results path (see ``render_table``).
         dataset: the data set to draw.
-        path: the PNG to write (written to a temporary file, then renamed).
+        path: the PNG to write, whole or not at all (``tfp_flowad.atomic.atomic_file``).
         metric: the record key to draw (default ``roc_auc``).
 
     Returns:
@@ -501,7 +278,10 @@ def plot(
             capsize=3,
             linestyle="-" if len(xs) > 1 else "none",
         )
-    axes.set_xticks(range(len(tasks)), tasks)
+    crowded = len(tasks) > 6  # long names side by side: slanted
+    axes.set_xticks(
+        range(len(tasks)), tasks, rotation=45 if crowded else 0, ha="right" if crowded else "center"
+    )
     axes.set_xlabel(_x_label(records))
     axes.set_ylabel(METRIC_TITLES.get(metric, metric).split(" (")[0])
     seeds = len({r["seed"] for r in records})
@@ -510,13 +290,6 @@ def plot(
     axes.legend(fontsize="small", loc="best")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=".png", dir=target.parent)
-    os.close(handle)
-    try:
-        figure.savefig(temporary, dpi=110)
-        os.chmod(temporary, 0o644)  # mkstemp makes the file private
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    with atomic_file(target) as temporary:
+        figure.savefig(temporary, dpi=110, format="png")
     return target

@@ -1,7 +1,8 @@
 """The benchmark runner: methods on every task of a data set, one JSON line per fit.
 
 ``run(dataset, methods, seeds, out_dir)`` builds the data set's tasks for each seed
-(``tfp_flowad.benchmark.tasks``), fits each method (``tfp_flowad.benchmark.methods``) on each
+(``tfp_flowad.benchmark.tasks``; ``suite="dev"`` takes an ADBench set's tasks from the
+development suite), fits each method (``tfp_flowad.benchmark.methods``) on each
 task's training rows and appends one record per (task, method, seed) to
 ``out_dir/results.jsonl`` (``tfp_flowad.benchmark.records``).
 
@@ -113,6 +114,7 @@ def run(
     size: Size | dict | None = None,
     progress: bool = True,
     extra_methods: Mapping[str, NFMethod] | None = None,
+    suite: str = "protocol",
 ) -> list[dict]:
     """Runs ``methods`` on the tasks of ``dataset`` for ``seeds``; appends to ``results.jsonl``.
 
@@ -125,18 +127,23 @@ def run(
             of ``extra_methods``), as a list or a comma-separated string.
         seeds: seeds as integers or as text (``"0-4"``, ``"0,2"``).
         out_dir: folder of ``results.jsonl`` (created if missing).
-        tasks: task names (``"one-class"``, ``"k=2"``, ``"1000"``, ``"5%"``), a list or a
-            comma-separated string; ``None``: the data set's default tasks.
+        tasks: task names (``"one-class"``, ``"k=2"``, ``"1000"``, ``"5%"``; in the
+            development suite also ``"n200-5%"``, ``"synthetic-local"``, ``"literature-oc"``),
+            a list or a comma-separated string; ``None``: every task of the suite.
         size: a ``Size`` (or a dict of its fields) to shrink the run; ``None``: full size.
         progress: print one line per fit to stdout.
         extra_methods: more ``NFADetector`` configurations for this run, method name ->
             ``NFMethod`` (table order: after ``METHODS``, in the mapping's order).
+        suite: ``"protocol"`` (the tasks of ``docs/BENCHMARK.md``) or ``"dev"`` (an ADBench
+            set's tasks from ``tfp_flowad.datasets.dev_suite_tasks``; other data sets keep their
+            protocol's tasks). Records carry the task's name only: a task of both suites
+            (``one-class``, ``5%``, ``25%``) is fitted once per folder.
 
     Returns:
         Every record of ``dataset`` in ``results.jsonl`` after the run (earlier ones included).
 
     Raises:
-        ValueError: an unknown method, data set, task or seed, a bad ``size`` or a bad
+        ValueError: an unknown method, data set, suite, task or seed, a bad ``size`` or a bad
             ``extra_methods`` (before any fit).
         FileNotFoundError: a data file that does not exist.
         RuntimeError: after all other fits are done, when some fits failed; the message lists
@@ -146,7 +153,7 @@ def run(
     method_names = table.parse(methods)
     seed_list = parse_seeds(seeds)
     size = Size.coerce(size)
-    source = resolve_dataset(dataset)
+    source = resolve_dataset(dataset, suite)
     task_names = source.check_tasks(parse_tasks(tasks))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -175,7 +182,12 @@ def run(
         wanted = {(task, method) for s, task, method in plan if s == seed}
         if not wanted:
             continue
-        for task in source.make_tasks(seed, sorted({t for t, _ in wanted}, key=task_order_key)):
+        asked = sorted({t for t, _ in wanted}, key=task_order_key)
+        built = list(source.make_tasks(seed, asked))
+        missing = sorted(set(asked) - {task.name for task in built}, key=task_order_key)
+        if missing:  # a builder skips a task the data set is too small for, with a warning
+            bar.note(f"{source.name} seed {seed}: no task {', '.join(missing)} on this data set")
+        for task in built:
             todo = [method for method in method_names if (task.name, method) in wanted]
             if not todo:
                 continue

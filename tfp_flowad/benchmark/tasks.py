@@ -2,13 +2,18 @@
 
 The splits and tasks are those of the protocol in ``docs/BENCHMARK.md``.
 
-``benchmark_tasks(dataset, seeds, tasks, size)`` yields the tasks the runner fits
+``benchmark_tasks(dataset, seeds, tasks, size, suite)`` yields the tasks the runner fits
 (``tfp_flowad.datasets``' ``Task``: training rows, test rows, extra test sets), one per task
 name and seed. Data sets: ``"kdd99"``, ``"kdd99-corrected"`` (KDD-99 tasks also scored on the
 ``corrected`` file), ``"higgs"``, ``"susy"`` (the samples), an ADBench set's name
 (``"38_thyroid"``), the path of an ADBench-format ``.npz`` file, or the path of a full UCI
 ``HIGGS.csv.gz`` / ``SUSY.csv.gz``. ``Size`` shrinks a run (fewer normal training rows,
 shorter training) for tests and quick looks.
+
+Suites (``SUITES``): ``"protocol"``, the tasks of ``docs/BENCHMARK.md``; ``"dev"``, the
+development suite of ``tfp_flowad.datasets.dev_suite_tasks`` on ADBench sets (the protocol's
+tasks, small samples, synthetic anomalies, the literature's one-class task; other data sets keep
+their protocol's tasks). ``task_group`` tells which part of the suite a task name belongs to.
 """
 
 from __future__ import annotations
@@ -24,18 +29,35 @@ from pathlib import Path
 
 import numpy as np
 
+from tfp_flowad import datasets
+from tfp_flowad.datasets.literature import LITERATURE_TASK
+from tfp_flowad.datasets.suites import DEV_SUITE_TASKS, DEV_TASK_PATTERN
+from tfp_flowad.datasets.synthetic import SYNTHETIC_KINDS
+
 __all__ = [
+    "SUITES",
+    "TASK_GROUPS",
     "Size",
     "benchmark_tasks",
     "dataset_name",
+    "is_one_class_task",
     "parse_seeds",
     "parse_tasks",
     "DataSource",
     "resolve_dataset",
     "rows_at",
     "shrink_task",
+    "task_group",
     "task_order_key",
 ]
+
+#: the task suites a run can take its tasks from (see the module docstring).
+SUITES: tuple[str, ...] = ("protocol", "dev")
+
+#: the parts of the development suite, in table order (``task_group``).
+TASK_GROUPS: tuple[str, ...] = ("protocol", "small samples", "synthetic", "literature")
+
+_SMALL_SAMPLE = re.compile(r"n(\d+)(?:-(\d+(?:\.\d+)?)%)?")
 
 
 @dataclass(frozen=True)
@@ -129,12 +151,45 @@ def parse_tasks(tasks: str | Iterable[str] | None) -> list[str] | None:
     return list(dict.fromkeys(names))
 
 
-def task_order_key(name: str) -> tuple[float, str]:
-    """Sort key of task names: ``one-class`` first, then by the number of known anomalies."""
-    if name == "one-class":
-        return (0.0, name)
+def task_group(name: str) -> str:
+    """The part of the suite a task name belongs to (one of ``TASK_GROUPS``): ``"small
+    samples"`` (``n200``, ``n200-5%``), ``"synthetic"`` (``synthetic-local``), ``"literature"``
+    (``literature-oc``), else ``"protocol"`` (``one-class``, ``5%``, ``k=2``, ``1000``)."""
+    if _SMALL_SAMPLE.fullmatch(name):
+        return "small samples"
+    if name.startswith("synthetic-"):
+        return "synthetic"
+    if name == LITERATURE_TASK:
+        return "literature"
+    return "protocol"
+
+
+def is_one_class_task(name: str) -> bool:
+    """Whether the task named ``name`` has no known anomalies: ``one-class``, and the
+    development suite's ``nN`` (no share), ``synthetic-<kind>`` and ``literature-oc``."""
+    group = task_group(name)
+    if group == "small samples":
+        return _SMALL_SAMPLE.fullmatch(name).group(2) is None
+    return name == "one-class" or group in ("synthetic", "literature")
+
+
+def task_order_key(name: str) -> tuple:
+    """Sort key of task names: the protocol's tasks (``one-class`` first, then by the number of
+    known anomalies), then small samples (by rows, then share), synthetic anomalies (in the
+    order of ``SYNTHETIC_KINDS``) and the literature's task."""
+    group = task_group(name)
+    rank = TASK_GROUPS.index(group)
+    if group == "small samples":
+        rows, share = _SMALL_SAMPLE.fullmatch(name).groups()
+        return (rank, float(rows), float(share or 0), name)
+    if group == "synthetic":
+        kind = name.removeprefix("synthetic-")
+        position = SYNTHETIC_KINDS.index(kind) if kind in SYNTHETIC_KINDS else math.inf
+        return (rank, float(position), 0.0, name)
+    if name == "one-class" or group == "literature":
+        return (rank, 0.0, 0.0, name)
     match = re.search(r"(\d+(?:\.\d+)?)", name)
-    return (float(match.group(1)) if match else math.inf, name)
+    return (rank, float(match.group(1)) if match else math.inf, 0.0, name)
 
 
 # ----------------------------------------------------------------------------- data sets
@@ -198,10 +253,19 @@ def _uci_kind(path: Path) -> str:
     return kinds[columns]
 
 
-def resolve_dataset(dataset: str | os.PathLike) -> DataSource:
-    """The ``DataSource`` of a data set given by name or path (the data loads lazily)."""
-    from tfp_flowad import datasets
+def resolve_dataset(dataset: str | os.PathLike, suite: str = "protocol") -> DataSource:
+    """The ``DataSource`` of a data set given by name or path (the data loads lazily).
 
+    ``suite`` (one of ``SUITES``) chooses an ADBench set's tasks: ``"protocol"`` (``one-class``,
+    ``5%``, ``25%``; any ``P%``) or ``"dev"`` (``DEV_SUITE_TASKS``; any name of
+    ``DEV_TASK_PATTERN``). KDD-99, HIGGS and SUSY have their protocol's tasks in both.
+
+    Raises:
+        ValueError: an unknown data set or suite.
+        FileNotFoundError: a data file that does not exist.
+    """
+    if suite not in SUITES:
+        raise ValueError(f"suite: unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
     text = str(dataset)
     key = text.lower()
     kdd_pattern, kdd_help = r"k=\d+", "one-class or k=N (N known attack classes)"
@@ -256,9 +320,15 @@ def resolve_dataset(dataset: str | os.PathLike) -> DataSource:
         data = _memo(lambda: datasets.load_adbench(npz))
 
         def adbench_tasks(seed, names):
-            fractions = [0.0 if n == "one-class" else float(n[:-1]) / 100 for n in names]
-            return datasets.adbench_tasks(npz, seed, fractions=fractions, data=data())
+            return datasets.dev_suite_tasks(npz, seed, names, data=data())
 
+        if suite == "dev":
+            dev_help = (
+                "one-class, P%, nN, nN-P%, synthetic-<"
+                + "|".join(SYNTHETIC_KINDS)
+                + f"> or {LITERATURE_TASK} (the development suite)"
+            )
+            return DataSource(npz.stem, DEV_SUITE_TASKS, DEV_TASK_PATTERN, dev_help, adbench_tasks)
         share_pattern = r"\d+(?:\.\d+)?%"
         share_help = "one-class or P% (P percent of the train anomalies known)"
         return DataSource(
@@ -282,14 +352,15 @@ def benchmark_tasks(
     seeds: str | int | Iterable[int],
     tasks: str | Iterable[str] | None = None,
     size: Size | dict | None = None,
+    suite: str = "protocol",
 ) -> Iterator:
-    """The tasks ``run`` fits: ``dataset``'s ``tasks`` (its default ones for ``None``) for
+    """The tasks ``run`` fits: ``dataset``'s ``tasks`` (those of ``suite`` for ``None``) for
     each of ``seeds``, each with at most ``size.max_train_rows`` normal training rows.
 
     For scripts that fit something else on exactly the benchmark's splits (the records of
     ``run`` then serve as the reference).
     """
-    source = resolve_dataset(dataset)
+    source = resolve_dataset(dataset, suite)
     size = Size.coerce(size)
     names = source.check_tasks(parse_tasks(tasks))
     for seed in parse_seeds(seeds):
@@ -298,7 +369,9 @@ def benchmark_tasks(
 
 
 def shrink_task(task, size: Size):
-    """``task`` with at most ``size.max_train_rows`` normal training rows (all anomalies kept)."""
+    """``task`` with at most ``size.max_train_rows`` normal training rows (all anomalies kept).
+
+    Only the training rows change: the test set and the extra test sets stay whole."""
     limit = size.max_train_rows
     y = np.asarray(task.y_train)
     normal = np.flatnonzero(y == 0)
