@@ -115,7 +115,13 @@ def load(cls, path):
         raise FileNotFoundError(f"model directory {str(path)!r} does not exist")
     manifest = _read_manifest(path)
     try:
-        detector = cls(**manifest["params"])
+        # JSON has no tuples: the tuple-valued parameters (hidden units) come back as lists.
+        params = {
+            name: tuple(value) if isinstance(value, list) else value
+            for name, value in manifest["params"].items()
+        }
+        detector = cls(**params)
+        detector._check_parameters()
         detector.encoder_ = TabularEncoder.from_config(manifest["encoder"])
         for name in VALUES:
             setattr(detector, name, manifest["values"][name])
@@ -132,6 +138,8 @@ def load(cls, path):
         raise ValueError(
             f"model directory {str(path)!r}: corrupt {MANIFEST}: missing or malformed entry {error}"
         ) from None
+    except ValueError as error:
+        raise ValueError(f"model directory {str(path)!r}: {MANIFEST}: {error}") from None
     detector.training_scores_ = _load_scores(path / SCORES_FILE, detector.thresholds_)
     detector.feature_names_in_ = list(detector.encoder_.input_columns)
     detector.n_features_in_ = len(detector.feature_names_in_)
