@@ -898,3 +898,21 @@ def test_verbose_one_shows_one_progress_line_per_stage(data, capsys):
         "weight_selection",
         "student",
     ]
+
+
+def test_a_seeded_fit_leaves_the_process_random_numbers_alone(data):
+    import random
+
+    import tensorflow as tf
+    from tensorflow.python.eager import context
+
+    X, y, _, _ = data
+    random.seed(7)
+    np.random.seed(7)
+    tf.random.set_seed(7)
+    expected = (random.random(), np.random.random())
+    random.seed(7)
+    np.random.seed(7)
+    NFADetector(**{**SMALL, "random_state": 3}).fit(X, y)
+    assert (random.random(), np.random.random()) == expected
+    assert context.global_seed() == 7

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from tfp_flowad.base import BaseDetector, training_threshold
 from tfp_flowad.nn.mlp import mean_of_classifiers
+from tfp_flowad.seeding import seeded
 from tfp_flowad.tracing import releasing_finished_traces
 from tfp_flowad.validation import check_labels, check_min_normal_rows
 
@@ -90,11 +91,14 @@ class NFADetector(BaseDetector):
 
     # ----------------------------------------------------------------------------------- fit
     def _fit_rows(self, frame: pd.DataFrame, y: np.ndarray) -> None:
-        """Algorithm 1 on the encoded training rows; sets every fitted attribute."""
+        """Algorithm 1 on the encoded training rows, under the global seeds of
+        ``random_state`` (``seeded``); sets every fitted attribute."""
+        with seeded(self.random_state):
+            self._fit_stages(frame, y)
+
+    def _fit_stages(self, frame: pd.DataFrame, y: np.ndarray) -> None:
         params = self.get_params()
         seed = self.random_state
-        if seed is not None:
-            keras.utils.set_random_seed(seed)
         rng = np.random.default_rng(seed)
         normal, validation, anomaly = self._training_rows(frame, y, rng)
         p = {**params, **resolve_auto(params, len(anomaly))}
@@ -286,10 +290,11 @@ class NFADetector(BaseDetector):
         if not self.student_steps:
             raise ValueError("refit_student needs student_steps >= 1; got 0")
         seed = self.random_state
-        if seed is not None:
-            keras.utils.set_random_seed(seed)
         normal, _, anomaly = self._training_rows(frame, y, np.random.default_rng(seed))
-        self._fit_student(normal, anomaly, seed, {**params, **resolve_auto(params, len(anomaly))})
+        with seeded(seed):
+            self._fit_student(
+                normal, anomaly, seed, {**params, **resolve_auto(params, len(anomaly))}
+            )
         self._scorers = {}  # the traced scoring functions hold the networks they were traced with
         self.training_scores_["student"] = self._score_rows(frame, ("student",))["student"]
         self.thresholds_["student"] = training_threshold(
