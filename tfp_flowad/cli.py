@@ -3,7 +3,7 @@
 Commands: ``fit``, ``score``, ``export``, ``demo``, ``benchmark``. Every error, a bad option
 included, prints one line ``tfp-flowad: error: ...`` that names the option, and exits with
 status 2. Inputs are checked before any fitting or scoring, input files are never written, and
-every output (model directory, scores CSV, SavedModel) appears whole or not at all
+every output (model directory, scores file, SavedModel) appears whole or not at all
 (``tfp_flowad.atomic``). docs/ERRORS.md lists the checks.
 """
 
@@ -118,7 +118,7 @@ def _number_option(convert, accept, expected: str):
 
 
 _count = _number_option(int, lambda v: v >= 0, "an integer >= 0")
-_version = _number_option(int, lambda v: v >= 1, "an integer >= 1")
+_positive_int = _number_option(int, lambda v: v >= 1, "an integer >= 1")
 _positive = _number_option(float, lambda v: 0 < v < float("inf"), "a number > 0")
 _fraction = _number_option(float, lambda v: 0 < v < 0.5, "a number in (0, 0.5)")
 _temperature = _number_option(
@@ -126,6 +126,20 @@ _temperature = _number_option(
     lambda v: v == "auto" or 0 < v < float("inf"),
     "'auto' or a number > 0",
 )
+
+
+def _column_names(text: str) -> list[str]:
+    """An argparse ``type``: distinct column names separated by commas, none of them a
+    column of the scores."""
+    names = [name.strip() for name in text.split(",")]
+    if not all(names) or len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(
+            f"expected distinct column names separated by commas; got {text!r}"
+        )
+    taken = [name for name in names if name in ("anomaly_score", "is_anomaly")]
+    if taken:
+        raise argparse.ArgumentTypeError(f"{taken[0]!r} is a column of the scores; got {text!r}")
+    return names
 
 
 def _make_detector(args, **params):
@@ -221,52 +235,101 @@ def _cmd_fit(args) -> None:
 
 
 def _cmd_score(args) -> None:
-    import pandas as pd
+    from tfp_flowad.io import score_file, table_columns, table_files
 
-    from tfp_flowad.atomic import atomic_file
-
-    inputs = [Path(args.data), *_model_files(args.model)]
+    if args.normal_value is not None and args.label_column is None:
+        raise CommandError("--normal-value needs --label-column, a column of the data")
+    files = table_files(args.data, "--data")
     if args.out:
-        _check_scores_out(args.out, inputs)
+        _check_scores_out(args.out, files, _model_files(args.model))
     detector = _load_with_score(args)
-    frame = _read_table(args.data)
-    y, note = None, None
-    label = args.label_column
-    # labels that are not 0/1 and no --normal-value: score, then say what is missing
-    if (
-        label in frame.columns
-        and args.normal_value is None
-        and not _zero_one(frame[label].astype(str))
-    ):
-        frame = frame.drop(columns=[label])
-        note = f"labels: give --normal-value to compare the scores with {label!r}"
-    if note is None:
-        frame, y = _split_labels(frame, args.label_column, args.normal_value)
-    detector.encoder_.check_rows(frame, "--data")
-    kind = detector.score_kind
-    scores = detector.anomaly_scores(frame, [kind])[kind]
-    result = pd.DataFrame(
-        {"anomaly_score": scores, "is_anomaly": (scores > detector.threshold_).astype(int)}
-    )
+    labels = _Labels(args.label_column, args.normal_value, detector) if args.label_column else None
+    columns = table_columns(files[0], "--data")
+    wanted = {"--keep-columns": args.keep_columns, "--label-column": [args.label_column]}
+    for option, names in wanted.items():
+        for name in names:
+            if name is not None and name not in columns:
+                raise CommandError(
+                    f"{option}: {name!r} is not a column of the data ({str(files[0])!r}); "
+                    f"columns are {columns[:20]}"
+                )
     # With the CSV on stdout, the summary lines go to stderr.
     summary = sys.stdout if args.out else sys.stderr
-    if args.out:
-        try:
-            with atomic_file(args.out, not_same_as=inputs) as temporary:
-                result.to_csv(temporary, index=False)
-        except OSError as error:
-            raise CommandError(
-                f"--out: cannot write {args.out!r}: {error.strerror or error}"
-            ) from None
-        print(
-            f"scored {len(result)} rows; {int(result.is_anomaly.sum())} flagged; wrote {args.out}"
+    try:
+        done = score_file(
+            detector,
+            files,
+            args.out or sys.stdout,
+            keep_columns=args.keep_columns,
+            chunk_rows=args.chunk_rows,
+            progress=not args.quiet,
+            name="--data",
+            read_columns=[] if labels is None else [args.label_column],
+            on_chunk=None if labels is None else labels.add,
+            before_commit=None if labels is None else labels.check,
         )
-    else:
-        result.to_csv(sys.stdout, index=False)
-    if y is not None:
-        note = _detection_quality(y, scores, result.is_anomaly.to_numpy())
-    if note:
-        print(note, file=summary)
+    except OSError as error:  # score_file's reading errors are ValueErrors
+        raise CommandError(f"--out: {error}") from None
+    if args.out:
+        print(
+            f"scored {done.rows} rows in {done.seconds:.1f} s ({done.rows_per_second:.0f} rows/s); "
+            f"{done.flagged} flagged; wrote {args.out}"
+        )
+    if labels is not None:
+        print(labels.summary(), file=summary)
+
+
+class _Labels:
+    """The labels of ``--label-column``, gathered chunk by chunk beside the scores, to compare
+    the scores with once every row is scored.
+
+    Each row's score and whether it is labelled an anomaly are kept until then (9 bytes a
+    row). Rows labelled other than ``normal_value`` are anomalies; without ``normal_value`` the
+    labels must be 0 (normal) and 1 (anomaly), else the summary asks for ``--normal-value``.
+    """
+
+    def __init__(self, column: str, normal_value: str | None, detector):
+        self.column, self.normal_value = column, normal_value
+        self.kind, self.threshold = detector.score_kind, detector.threshold_
+        self.values: set[str] = set()  # the first distinct labels, for messages
+        self.zero_one, self.normal_seen = True, False
+        self.anomalous, self.scores = [], []
+
+    def add(self, chunk, scores) -> None:
+        """``score_file``'s ``on_chunk``: refuses empty labels, keeps the chunk's labels."""
+        cells = chunk.frame[self.column]
+        empty = cells.isna().to_numpy()
+        if empty.any():
+            raise CommandError(
+                f"--label-column {self.column!r} has empty labels: {int(empty.sum())} of "
+                f"{len(cells)}, the first at row {cells.index[empty.argmax()]}, in "
+                f"{chunk.where('--data')}; give every row a label"
+            )
+        labels = cells.astype(str)
+        distinct = set(labels.unique())
+        self.values |= set(sorted(distinct)[: 100 - len(self.values)])
+        self.zero_one &= distinct <= {"0", "1"}
+        self.normal_seen |= self.normal_value in distinct
+        self.anomalous.append((labels != (self.normal_value or "0")).to_numpy())
+        self.scores.append(scores[self.kind])
+
+    def check(self) -> None:
+        """``score_file``'s ``before_commit``: refuses a ``--normal-value`` that no row has."""
+        if self.normal_value is not None and not self.normal_seen:
+            raise CommandError(
+                f"--normal-value {self.normal_value!r} does not occur in column "
+                f"{self.column!r}; values are {sorted(self.values)[:10]}"
+            )
+
+    def summary(self) -> str:
+        """The line comparing the scores with the labels (``_detection_quality``)."""
+        if self.normal_value is None and not self.zero_one:
+            return f"labels: give --normal-value to compare the scores with {self.column!r}"
+        import numpy as np
+
+        y = np.concatenate(self.anomalous).astype(np.int64)
+        scores = np.concatenate(self.scores)
+        return _detection_quality(y, scores, (scores > self.threshold).astype(np.int64))
 
 
 def _model_files(model: str) -> list[Path]:
@@ -275,17 +338,16 @@ def _model_files(model: str) -> list[Path]:
     return [path, *path.iterdir()] if path.is_dir() else [path]
 
 
-def _check_scores_out(out: str, inputs: list[Path]) -> None:
-    """Refuses ``score --out`` before any scoring when it is one of ``inputs`` (``--data``,
-    then ``--model`` and its files), a directory, not a regular file, or in a directory that
-    does not exist."""
+def _check_scores_out(out: str, data_files: list[Path], model_files: list[Path]) -> None:
+    """Refuses ``score --out`` before any scoring when it is a file of ``--data`` or
+    ``--model``, a directory, not a regular file, or in a directory that does not exist."""
     from tfp_flowad.atomic import same_path
 
     path = Path(out)
-    for source in inputs:
-        if same_path(path, source):
-            what = "--data" if source == inputs[0] else "--model or a file of it"
-            raise CommandError(f"--out {out!r} is {what} ({str(source)!r}); give another file")
+    for what, inputs in (("--data", data_files), ("--model or a file of it", model_files)):
+        for source in inputs:
+            if same_path(path, source):
+                raise CommandError(f"--out {out!r} is {what} ({str(source)!r}); give another file")
     if path.is_dir():
         raise CommandError(f"--out: {out!r} is a directory; give a file name")
     if path.exists() and not path.is_file():
@@ -486,20 +548,43 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument(
         "--data",
         required=True,
-        help="rows to score, .csv or .parquet, with the training columns; never written to",
+        help="rows to score: a .csv (also .csv.gz) or .parquet file, a folder of them, or a "
+        "glob such as 'logs/*.parquet' (quoted), read a chunk at a time in sorted order; "
+        "columns other than the training ones, --keep-columns and --label-column are not "
+        "read; never written to",
+    )
+    score.add_argument(
+        "--keep-columns",
+        type=_column_names,
+        default=[],
+        help="columns of --data written first in --out, as read, so the scores join back to "
+        "their rows, e.g. 'id,timestamp'",
+    )
+    score.add_argument(
+        "--chunk-rows",
+        type=_positive_int,
+        default=65536,
+        help="rows read and scored at a time; memory grows with it, not with the size of "
+        "--data (default: %(default)s)",
+    )
+    score.add_argument(
+        "--quiet", action="store_true", help="no progress lines on stderr while scoring"
     )
     score.add_argument(
         "--label-column",
         help="a label column of --data, left out of the scoring; the ROC AUC and average "
-        "precision of the scores against it are printed",
+        "precision of the scores against it are printed (each row's score and label are kept "
+        "in memory until the end for this)",
     )
     score.add_argument(
         "--normal-value", help="the label of normal rows (default: 0 with 0/1 labels)"
     )
     score.add_argument(
         "--out",
-        help="CSV to write (anomaly_score, is_anomaly), replaced whole once every row is "
-        "scored; default: stdout",
+        help="file to write the --keep-columns, anomaly_score and is_anomaly to, one row per "
+        "row of --data in its order: Parquet if it ends in .parquet, gzip CSV if in .gz, "
+        "else CSV; it appears whole once every row is scored, or not at all; default: CSV "
+        "on stdout, written as the rows are scored",
     )
     score_kind(score)
     score.set_defaults(run=_cmd_score)
@@ -509,7 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, help="model base directory (version dirs inside)")
     export.add_argument(
         "--version",
-        type=_version,
+        type=_positive_int,
         help="version number, an integer >= 1 that is not taken yet (default: the next free)",
     )
     score_kind(export)
