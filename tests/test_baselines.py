@@ -102,7 +102,7 @@ def test_init_only_stores_arguments(name):
 
 @pytest.mark.parametrize("name", sorted(BASELINES) + ["normalising-flow"])
 def test_detectors_are_scikit_learn_estimators(name):
-    detector = NFADetector(gamma=0.5) if name == "normalising-flow" else _make(name)
+    detector = NFADetector(classifier_gamma=0.5) if name == "normalising-flow" else _make(name)
     copy = clone(detector)
     assert type(copy) is type(detector) and copy.get_params() == detector.get_params()
     assert detector.set_params(random_state=7) is detector and detector.random_state == 7
