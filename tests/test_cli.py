@@ -106,6 +106,67 @@ def test_score_and_export_with_another_score(model_dir, tmp_path, capsys):
     assert exit_info.value.code == 2 and "--score" in capsys.readouterr().err
 
 
+def test_score_streams_a_glob_to_parquet_with_kept_columns(model_dir, tmp_path, capsys):
+    from tfp_flowad import NFADetector
+
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    frames = [write_table(tmp_path / f"{i}.csv", n=30, seed=10 + i, labels=False) for i in (0, 1)]
+    for i, frame in enumerate(frames):  # 'host' is neither kept nor scored: it is not read
+        frame.assign(id=np.arange(30) + 30 * i, host="h").to_parquet(parts / f"day-{i}.parquet")
+    argv = ["score", "--model", model_dir, "--data", f"{parts}/day-*.parquet", "--out"]
+    argv += [tmp_path / "s.parquet", "--keep-columns", "id", "--chunk-rows", "7"]
+    status, out, err = run(capsys, *argv)
+    assert status == 0 and out.startswith("scored 60 rows in ") and "wrote" in out
+    assert err.startswith("scored 7 of 60 rows, ") and err.splitlines()[-1].endswith("; done")
+    scores = pd.read_parquet(tmp_path / "s.parquet")
+    assert list(scores.columns) == ["id", "anomaly_score", "is_anomaly"]
+    assert scores.id.tolist() == list(range(60))
+    expected = NFADetector.load(model_dir).decision_function(pd.concat(frames, ignore_index=True))
+    np.testing.assert_allclose(scores.anomaly_score, expected, atol=1e-5)
+    status, _, err = run(capsys, *argv, "--quiet")
+    assert status == 0 and err == ""
+
+
+def test_score_compares_with_labels_across_chunks(model_dir, tmp_path, capsys):
+    write_table(tmp_path / "new.csv", n=60, seed=3)
+    argv = ["score", "--model", model_dir, "--data", tmp_path / "new.csv", "--quiet"]
+    argv += ["--label-column", "label", "--normal-value", "normal"]
+    _, whole, summary = run(capsys, *argv)
+    status, chunked, chunked_summary = run(capsys, *argv, "--chunk-rows", "7")
+    assert status == 0 and chunked_summary == summary and "ROC AUC" in summary
+    pd.testing.assert_frame_equal(
+        pd.read_csv(io.StringIO(chunked)), pd.read_csv(io.StringIO(whole)), rtol=1e-5, atol=1e-5
+    )
+    out = tmp_path / "s.csv"
+    status, _, err = run(
+        capsys, *argv, "--normal-value", "benign", "--chunk-rows", "7", "--out", out
+    )
+    assert status == 2 and not out.exists()
+    assert "--normal-value 'benign' does not occur in column 'label'; values are" in err
+
+
+def test_score_stream_options_are_checked(model_dir, tmp_path, capsys):
+    write_table(tmp_path / "new.csv", n=20, seed=4, labels=False)
+    score = ["score", "--model", model_dir, "--data", tmp_path / "new.csv"]
+    cases = {
+        "--keep-columns: 'idd' is not a column of the data": score + ["--keep-columns", "idd"],
+        "argument --keep-columns: expected distinct column names separated by commas; got "
+        "'rate,,bytes'": score + ["--keep-columns", "rate,,bytes"],
+        "argument --keep-columns: 'anomaly_score' is a column of the scores": score
+        + ["--keep-columns", "anomaly_score"],
+        "argument --chunk-rows: expected an integer >= 1; got '0'": score + ["--chunk-rows", "0"],
+        "--data: no file matches": ["score", "--model", model_dir, "--data", tmp_path / "*.pq"],
+    }
+    for message, argv in cases.items():
+        try:
+            status, _, err = run(capsys, *argv)
+        except SystemExit as exit_info:  # argparse's errors
+            status, err = exit_info.code, capsys.readouterr().err
+        assert status == 2 and err.startswith("tfp-flowad: error: ") and message in err, err
+        assert len(err.splitlines()) == 1
+
+
 def test_fit_takes_the_flow_and_classifier_distillation(tmp_path, capsys):
     import warnings
 
