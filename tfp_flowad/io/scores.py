@@ -98,8 +98,7 @@ def score_file(
     kinds = _check_kinds(detector, kinds)
     keep = _check_keep(keep_columns, kinds)
     files = list(source) if isinstance(source, list | tuple) else table_files(source, name)
-    encoder = detector.encoder_
-    chunks = read_chunks(files, encoder, [*keep, *read_columns], chunk_rows, name)
+    chunks = read_chunks(files, detector.encoder_, [*keep, *read_columns], chunk_rows, name)
     threshold = detector.thresholds_[kinds[0]]
     report = _Progress(parquet_rows(files)) if progress else None
     start = time.perf_counter()
@@ -107,10 +106,7 @@ def score_file(
     try:
         with _scores_writer(out, files) as write:
             for chunk in chunks:
-                model_rows = encoder.check_rows(
-                    chunk.frame[encoder.input_columns], chunk.where(name)
-                )
-                scores = detector.anomaly_scores(model_rows, kinds)
+                scores = _scores(detector, chunk, kinds, name)
                 if on_chunk is not None:
                     on_chunk(chunk, scores)
                 flags = (scores[kinds[0]] > threshold).astype(np.int64)
@@ -133,6 +129,16 @@ def score_file(
     if report is not None:
         report.update(rows, flagged, None, final=True)
     return summary
+
+
+def _scores(detector, chunk: Chunk, kinds, name: str) -> dict:
+    """``anomaly_scores`` of the chunk's rows; a bad row is refused naming its file and row."""
+    rows = chunk.frame[detector.encoder_.input_columns]
+    try:
+        return detector.anomaly_scores(rows, kinds)
+    except ValueError:  # checked again, to name the chunk
+        detector.encoder_.check_rows(rows, chunk.where(name))
+        raise
 
 
 def _check_kinds(detector, kinds) -> tuple[str, ...]:
