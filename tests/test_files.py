@@ -151,6 +151,21 @@ def test_column_types_are_fixed_by_the_model_across_chunks(detector, rows, tmp_p
     )
 
 
+def test_a_named_parquet_index_and_a_csv_byte_order_mark(detector, rows, tmp_path):
+    """A named pandas index stored in Parquet is a column to keep; a CSV header that starts
+    with a byte order mark reads as pandas reads it."""
+    rows = rows.assign(id=np.random.default_rng(0).permutation(N))  # no range: stored
+    rows.set_index("id").to_parquet(tmp_path / "indexed.parquet")
+    rows.to_csv(tmp_path / "marked.csv", index=False, encoding="utf-8-sig")
+    expected = detector.decision_function(rows[MODEL_COLUMNS])
+    for source in ("indexed.parquet", "marked.csv"):
+        out = tmp_path / f"{source}.scores.parquet"
+        score_file(detector, tmp_path / source, out, ["id", "ts"], progress=False)
+        scores = pd.read_parquet(out)
+        assert scores.id.astype(int).tolist() == rows.id.tolist()
+        np.testing.assert_allclose(scores.anomaly_score, expected, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
 def test_a_failure_mid_stream_leaves_the_previous_output(detector, rows, tmp_path, suffix):
     bad = rows.astype(object)

@@ -307,7 +307,7 @@ class _Labels:
             )
         labels = cells.astype(str)
         distinct = set(labels.unique())
-        self.values |= set(sorted(distinct)[: 100 - len(self.values)])
+        self.values |= set(sorted(distinct)[: max(0, 100 - len(self.values))])
         self.zero_one &= distinct <= {"0", "1"}
         self.normal_seen |= self.normal_value in distinct
         self.anomalous.append((labels != (self.normal_value or "0")).to_numpy())

@@ -61,6 +61,8 @@ EMPTY_CELLS = (
 )  # fmt: skip
 #: Bytes of a CSV file parsed at a time (a chunk gathers as many blocks as its rows need).
 _CSV_BLOCK_BYTES = 4 << 20
+#: The name pandas gives an unnamed index it stores in a Parquet file.
+_UNNAMED_INDEX = re.compile(r"__index_level_\d+__")
 _READ_ERRORS = (pa.ArrowException, OSError, EOFError, UnicodeDecodeError, csv.Error)
 
 
@@ -118,7 +120,8 @@ def table_files(source, name: str = "source") -> list[Path]:
 
 def table_columns(path, name: str = "source") -> list[str]:
     """The column names of a table file: a CSV file's header, or a Parquet file's columns
-    (without the index pandas stores there, which ``pandas.read_parquet`` reads as the index).
+    (an index pandas stored there is one when it has a name; an unnamed one,
+    ``__index_level_0__``, is not).
 
     Raises:
         ValueError: the file cannot be read, or it repeats a column name.
@@ -126,12 +129,12 @@ def table_columns(path, name: str = "source") -> list[str]:
     path = Path(path)
     try:
         if _is_parquet(path):
-            schema = pq.read_schema(path)
-            index = (schema.pandas_metadata or {}).get("index_columns", [])
-            names = [c for c in schema.names if c not in {i for i in index if isinstance(i, str)}]
+            names = [c for c in pq.read_schema(path).names if not _UNNAMED_INDEX.fullmatch(c)]
         else:
             with pa.input_stream(str(path), compression="detect") as raw:
-                names = next(csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline="")), [])
+                names = next(
+                    csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")), []
+                )
     except _READ_ERRORS as error:
         raise ValueError(f"{name}: cannot read {str(path)!r}: {error}") from None
     if not names:
@@ -278,7 +281,11 @@ def _as_read(cells: pa.ChunkedArray, encoder, spellings, column, from_csv) -> pd
 
 
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
-_BOOLEANS = {text: str(value) for value in (True, False) for text in (str(value), str(value).lower(), str(value).upper())}  # fmt: skip
+#: The texts pandas reads as booleans, spelled as pandas writes them.
+_BOOLEANS = {
+    "True": "True", "true": "True", "TRUE": "True",
+    "False": "False", "false": "False", "FALSE": "False",
+}  # fmt: skip
 
 
 def _pandas_spelling(vocabulary: list[str]) -> Callable[[str], str] | None:
