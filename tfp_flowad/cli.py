@@ -444,7 +444,12 @@ def build_parser() -> argparse.ArgumentParser:
         if seed:
             sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         sub.add_argument(
-            "--verbose", type=int, default=0, choices=(0, 1, 2), help="Keras verbosity (0 quiet)"
+            "--verbose",
+            type=int,
+            default=1,
+            choices=(0, 1, 2),
+            help="0 quiet; 1 one progress line per training stage on stderr, with the time left "
+            "(default); 2 Keras' lines per epoch",
         )
 
     def score_kind(sub):
