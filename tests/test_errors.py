@@ -15,25 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+from conftest import TINY_FIT
 
 from tfp_flowad import NFADetector
 from tfp_flowad.cli import main
 
-TINY = dict(
-    flow_layers=2,
-    flow_hidden_units=(8, 8),
-    flow_epochs=1,
-    flow_min_steps=0,
-    distillation_steps=10,
-    classifier_hidden_units=(8,),
-    classifier_epochs=2,
-    classifier_min_steps=0,
-    student_steps=0,
-    neighbour_rows=32,
-    batch_size=128,
-    classifier_model="mlp",
-    random_state=0,
-)
+TINY = {**TINY_FIT, "student_steps": 0}
 
 
 def table(n: int = 200, seed: int = 0) -> pd.DataFrame:

@@ -7,24 +7,12 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY_FIT
 
 from tfp_flowad import NFADetector
 from tfp_flowad.detector.persistence import FORMAT_VERSION, MANIFEST
 
-TINY = dict(
-    flow_layers=1,
-    flow_hidden_units=(8,),
-    flow_epochs=1,
-    flow_min_steps=0,
-    distillation_steps=5,
-    classifier_hidden_units=(8,),
-    classifier_epochs=2,
-    classifier_min_steps=0,
-    student_steps=10,
-    neighbour_rows=64,
-    batch_size=64,
-    random_state=0,
-)
+TINY = TINY_FIT
 
 
 @pytest.fixture(scope="module")

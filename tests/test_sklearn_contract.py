@@ -22,24 +22,24 @@ Checks left out, and why:
 
 import numpy as np
 import pytest
+from conftest import TINY_FIT
 from sklearn.utils import estimator_checks
 
 from tfp_flowad import NFADetector
 
-TINY = dict(
-    flow_layers=1,
-    flow_hidden_units=(4,),
-    flow_epochs=1,
-    flow_min_steps=0,
-    distillation_steps=2,
-    classifier_hidden_units=(4,),
-    classifier_epochs=1,
-    classifier_min_steps=0,
-    student_steps=2,
-    neighbour_rows=16,
-    batch_size=32,
-    random_state=0,
-)
+#: smaller still: the checks fit on tables of a few dozen rows.
+TINY = {
+    **TINY_FIT,
+    "flow_layers": 1,
+    "flow_hidden_units": (4,),
+    "distillation_steps": 2,
+    "classifier_hidden_units": (4,),
+    "classifier_epochs": 1,
+    "classifier_model": "auto",
+    "student_steps": 2,
+    "neighbour_rows": 16,
+    "batch_size": 32,
+}
 
 CHECKS = (
     "check_no_attributes_set_in_init",
