@@ -7,13 +7,13 @@ every output (model directory, scores file, SavedModel) appears whole or not at 
 (``tfp_flowad.atomic``). docs/ERRORS.md lists the checks.
 """
 
-import csv
 import os
 import sys
 import time
 from pathlib import Path
 
 from tfp_flowad import cli_parser
+from tfp_flowad.io.tables import table_columns
 
 __all__ = ["main", "build_parser"]
 
@@ -31,25 +31,13 @@ def _read_table(path: str):
         raise CommandError(f"--data: file {path!r} does not exist")
     if not file.is_file():
         raise CommandError(f"--data: {path!r} is not a file")
+    table_columns(file, "--data")  # refuses a header that repeats a name, as pandas would not
     try:
         if file.suffix == ".parquet":
             return pd.read_parquet(file)
-        header = _csv_header(file)
-        frame = pd.read_csv(file)
+        return pd.read_csv(file)
     except Exception as error:
         raise CommandError(f"--data: cannot read {path!r}: {error}") from None
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    if repeated:  # pandas renames repeats ("a" -> "a.1"): refuse them instead
-        raise CommandError(
-            f"--data: the header of {path!r} repeats the column names {repeated[:10]}; each "
-            "column needs its own name"
-        )
-    return frame
-
-
-def _csv_header(file: Path) -> list[str]:
-    with open(file, newline="", encoding="utf-8", errors="replace") as text:
-        return next(csv.reader(text), [])
 
 
 def _split_labels(frame, label_column: str | None, normal_value: str | None):

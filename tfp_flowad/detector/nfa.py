@@ -250,25 +250,28 @@ class NFADetector(BaseDetector):
             combined,
         )
 
-    def _timed(self, stage: str, function, *args):
+    def _timed(self, stage: str, function, *args, report: bool = True):
         """``function(*args)``, its wall seconds recorded in ``fit_seconds_[stage]`` (and, with
-        ``verbose=1``, written as one line on stderr)."""
+        ``verbose=1`` and ``report``, written as one line on stderr)."""
         start = time.perf_counter()
         result = function(*args)
         self.fit_seconds_[stage] = time.perf_counter() - start
+        if report:
+            self._report(stage)
+        return result
+
+    def _report(self, stage: str) -> None:
+        """With ``verbose=1``, the line ``<stage>: done in <seconds> s`` on stderr."""
         if self.verbose == 1:
             print(f"{stage}: done in {self.fit_seconds_[stage]:.1f} s", file=sys.stderr)
-        return result
 
     def _stage(self, stage: str, function, *args, history_key: str | None = None):
         """A training stage: ``function(*args)`` returns ``(part, history)``; the history is
         kept in ``history_[history_key or stage]`` (when not empty), the part returned. Stages
         that train with Keras show their own progress line (``StageProgress``)."""
-        start = time.perf_counter()
-        part, history = function(*args)
-        self.fit_seconds_[stage] = time.perf_counter() - start
-        if self.verbose == 1 and not history:
-            print(f"{stage}: done in {self.fit_seconds_[stage]:.1f} s", file=sys.stderr)
+        part, history = self._timed(stage, function, *args, report=False)
+        if not history:
+            self._report(stage)
         if history:
             self.history_[history_key or stage] = history
         return part
