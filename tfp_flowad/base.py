@@ -17,6 +17,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 
 from tfp_flowad.preprocessing import TabularEncoder, as_frame
+from tfp_flowad.seeding import seeded
 from tfp_flowad.tracing import releasing_finished_traces
 from tfp_flowad.validation import check_labels, check_min_normal_rows
 
@@ -96,7 +97,10 @@ class BaseDetector(BaseEstimator):
         self.encoder_ = TabularEncoder.fit(rows, self.categorical_columns, self.log_transform)
         self.feature_names_in_ = list(self.encoder_.input_columns)
         self.n_features_in_ = len(self.feature_names_in_)
-        self._fit_rows(frame, y)
+        # Every global seed set for the fit is put back afterwards (``seeded``).
+        seed = None if self.random_state is None else int(self.random_state)
+        with seeded(seed):
+            self._fit_rows(frame, y)
         self._set_training_scores(frame)
         return self
 

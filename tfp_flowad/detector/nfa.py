@@ -91,12 +91,8 @@ class NFADetector(BaseDetector):
 
     # ----------------------------------------------------------------------------------- fit
     def _fit_rows(self, frame: pd.DataFrame, y: np.ndarray) -> None:
-        """Algorithm 1 on the encoded training rows, under the global seeds of
-        ``random_state`` (``seeded``); sets every fitted attribute."""
-        with seeded(self.random_state):
-            self._fit_stages(frame, y)
-
-    def _fit_stages(self, frame: pd.DataFrame, y: np.ndarray) -> None:
+        """Algorithm 1 on the encoded training rows (``BaseDetector.fit`` sets the global seeds
+        of ``random_state`` around it); sets every fitted attribute."""
         params = self.get_params()
         seed = self.random_state
         rng = np.random.default_rng(seed)
