@@ -28,6 +28,7 @@ setup(
         "scipy",
         "scikit-learn",
         "threadpoolctl",
+        "pyarrow>=15",
     ],
     entry_points={"console_scripts": ["tfp-flowad=tfp_flowad.cli:main"]},
 )
