@@ -30,5 +30,7 @@ setup(
         "threadpoolctl",
         "pyarrow>=15",
     ],
+    # Scoring on a Dask cluster (tfp_flowad.engines): pip install 'tfp_flowad[dask]'
+    extras_require={"dask": ["dask[distributed]>=2024.1"]},
     entry_points={"console_scripts": ["tfp-flowad=tfp_flowad.cli:main"]},
 )
