@@ -7,7 +7,9 @@ anomaly and ``y = 0`` a normal row, ``decision_function(X)`` grows with abnormal
 ``predict(X)`` thresholds it at the ``(1 - contamination)`` quantile of the training rows'
 scores. Learned attributes end in ``_``. ``X`` may be a 2-D array or a DataFrame
 with numeric and categorical columns: a ``TabularEncoder`` learned on the training rows turns
-it into features.
+it into features. ``fit`` also takes files, folders, globs and ``tf.data`` datasets, read as a
+stream, and trains on a uniform sample of at most ``max_rows`` normal rows
+(``tfp_flowad.io.training_rows``).
 """
 
 import numpy as np
@@ -16,10 +18,11 @@ from scipy import special
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 
+from tfp_flowad.io.training_rows import DEFAULT_MAX_ROWS, training_rows
 from tfp_flowad.preprocessing import TabularEncoder, as_frame
 from tfp_flowad.seeding import seeded
 from tfp_flowad.tracing import releasing_finished_traces
-from tfp_flowad.validation import check_labels, check_min_normal_rows
+from tfp_flowad.validation import check_min_normal_rows
 
 __all__ = ["BaseDetector", "scale_training_lengths", "training_threshold"]
 
@@ -87,18 +90,41 @@ class BaseDetector(BaseEstimator):
         self.log_transform = log_transform
 
     @releasing_finished_traces
-    def fit(self, X, y=None) -> "BaseDetector":
-        """Fits on rows ``X``; ``y`` marks known anomalies with 1 (``None``: one-class)."""
+    def fit(self, X, y=None, *, max_rows: int = DEFAULT_MAX_ROWS) -> "BaseDetector":
+        """Fits on rows ``X``; ``y`` marks known anomalies with 1 (``None``: one-class).
+
+        Args:
+            X: the training rows: a 2-D array or a DataFrame; or a source read as a stream in
+                one pass with bounded memory: a CSV (also ``.csv.gz``) or Parquet file, a
+                folder or a glob of them, a list of those, or a ``tf.data.Dataset`` of dicts
+                ``{column: tensor}`` (scalars, or vectors of a batch of rows); see
+                ``tfp_flowad.io.training_rows``.
+            y: 0 / 1 labels of the rows in memory; or the name of the label column of a
+                source (or of a DataFrame), 1 = known anomaly, 0 = normal; ``None``: every
+                row is normal.
+            max_rows: the most normal rows trained on (an integer >= 1, default 1,000,000).
+                With more, a uniform sample of ``max_rows`` of them is drawn (reservoir
+                sampling, seeded by ``random_state``), and up to ``MAX_ANOMALY_ROWS`` known
+                anomalies apart from them; the sample does not depend on whether the rows
+                come from memory or a file, nor on how they are read. The encoder is fitted
+                on the sampled rows, and ``decision_scores_`` (and ``labels_``) are theirs.
+        """
         self._check_parameters()
-        frame = as_frame(X, "X")
-        y = check_labels(y, len(frame), "y")
+        seed = None if self.random_state is None else int(self.random_state)
+        sample = training_rows(
+            X,
+            y,
+            max_rows=max_rows,
+            random_state=seed,
+            categorical_columns=self.categorical_columns,
+        )
+        frame, y = sample.frame, sample.labels
         check_min_normal_rows(y, self.min_normal_rows, "y")
         rows = frame[y == 0] if self.encode_from_normal_rows else frame
-        self.encoder_ = TabularEncoder.fit(rows, self.categorical_columns, self.log_transform)
+        self.encoder_ = TabularEncoder.fit(rows, sample.categorical_columns, self.log_transform)
         self.feature_names_in_ = list(self.encoder_.input_columns)
         self.n_features_in_ = len(self.feature_names_in_)
         # Every global seed set for the fit is put back afterwards (``seeded``).
-        seed = None if self.random_state is None else int(self.random_state)
         with seeded(seed):
             self._fit_rows(frame, y)
         self._set_training_scores(frame)
