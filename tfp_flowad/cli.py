@@ -177,6 +177,11 @@ def _cmd_fit(args) -> None:
 def _cmd_score(args) -> None:
     from tfp_flowad.io import score_file, table_columns, table_files
 
+    if args.engine == "dask":
+        return _cmd_score_dask(args)
+    for option in ("dask_scheduler", "dask_workers"):
+        if getattr(args, option) is not None:
+            raise CommandError(f"--{option.replace('_', '-')} needs --engine dask")
     if args.normal_value is not None and args.label_column is None:
         raise CommandError("--normal-value needs --label-column, a column of the data")
     files = table_files(args.data, "--data")
@@ -217,6 +222,45 @@ def _cmd_score(args) -> None:
         )
     if labels is not None:
         print(labels.summary(), file=summary)
+
+
+def _cmd_score_dask(args) -> None:
+    """``score --engine dask``: ``--model`` is a saved detector, whose ``--score`` is exported
+    to a temporary SavedModel first, or an exported SavedModel, scored as exported."""
+    import tempfile
+
+    from tfp_flowad.detector.persistence import is_saved_detector
+    from tfp_flowad.engines import score_with_dask
+
+    for option, value in (("--label-column", args.label_column), ("--out", not args.out)):
+        if value:
+            raise CommandError(f"--engine dask needs --out and takes no {option}")
+    if args.dask_scheduler and args.dask_workers:
+        raise CommandError("--dask-workers sizes a local cluster; --dask-scheduler names another")
+    names = {"model_dir": "--model", "source": "--data", "out": "--out"}
+    names["keep_columns"] = "--keep-columns"
+    with tempfile.TemporaryDirectory(prefix="tfp_flowad-export-") as folder:
+        model = args.model
+        if is_saved_detector(Path(args.model)):
+            model = _load_with_score(args).export_saved_model(folder)
+        elif args.score:
+            raise CommandError(
+                "--score: --model is not a directory written by 'fit' (an exported SavedModel "
+                "computes the score it was exported with); give the model directory to choose"
+            )
+        try:
+            done = score_with_dask(
+                model, args.data, args.out, keep_columns=args.keep_columns,
+                client=args.dask_scheduler, n_workers=args.dask_workers,
+                chunk_rows=args.chunk_rows, progress=not args.quiet, names=names,
+            )  # fmt: skip
+        except ImportError as error:
+            raise CommandError(f"--engine dask: {error}") from None
+    print(
+        f"scored {done.rows} rows in {done.seconds:.1f} s ({done.rows_per_second:.0f} rows/s); "
+        f"{done.flagged} flagged; wrote {done.parts} part file{'s' * (done.parts > 1)} to "
+        f"{args.out}"
+    )
 
 
 class _Labels:

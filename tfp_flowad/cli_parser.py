@@ -218,6 +218,28 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         "else CSV; it appears whole once every row is scored, or not at all; default: CSV "
         "on stdout, written as the rows are scored",
     )
+    score.add_argument(
+        "--engine",
+        choices=("stream", "dask"),
+        default="stream",
+        help="'stream' (default) scores in this process; 'dask' scores on the workers of a Dask "
+        "cluster (pip install 'tfp_flowad[dask]') with the model exported as a SavedModel, "
+        "--model being a directory written by 'fit' or by 'export', and writes --out as a "
+        "folder of Parquet part files",
+    )
+    score.add_argument(
+        "--dask-scheduler",
+        metavar="ADDRESS",
+        help="with --engine dask: the scheduler of a running cluster, e.g. tcp://host:8786; its "
+        "workers read --data and write --out at the same paths (default: a local cluster)",
+    )
+    score.add_argument(
+        "--dask-workers",
+        type=_positive_int,
+        metavar="N",
+        help="with --engine dask: the worker processes of the local cluster (default: one "
+        "per core)",
+    )
     score_kind(score)
     score.set_defaults(run=commands["score"])
 
