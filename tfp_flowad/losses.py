@@ -70,6 +70,13 @@ def _weighted_mean(values: tf.Tensor, weights: tf.Tensor | None) -> tf.Tensor:
     return tf.math.divide_no_nan(tf.reduce_sum(values * weights), tf.reduce_sum(weights))
 
 
+def _total_weight(values: tf.Tensor, weights: tf.Tensor | None) -> tf.Tensor:
+    """The weight ``_weighted_mean`` divides by: the sum of ``weights``, else the count."""
+    if weights is None:
+        return tf.cast(tf.size(values), values.dtype)
+    return tf.reduce_sum(weights)
+
+
 def one_plus_eps_loss(
     normal_logits: tf.Tensor,
     anomaly_logits: tf.Tensor,
@@ -78,6 +85,7 @@ def one_plus_eps_loss(
     eps: float,
     surrogate_weights: tf.Tensor | None = None,
     anomaly_weights: tf.Tensor | None = None,
+    part=None,
 ) -> dict[str, tf.Tensor]:
     """The (1 + eps)-class loss, eq. (6).
 
@@ -97,6 +105,10 @@ def one_plus_eps_loss(
         eps: trade-off between the two-class (``eps = 1``) and one-class (``eps = 0``) solutions.
         surrogate_weights: optional ``[n0]`` non-negative weights of the surrogate rows.
         anomaly_weights: optional ``[n-]`` non-negative weights of the known anomalies.
+        part: optional ``part(mean, total_weight)``: each term's part of a larger batch's term
+            from its mean over these rows and their total weight (their count when unweighted),
+            e.g. ``tfp_flowad.training.distribute.contribution`` for one replica's slice of a
+            global batch; the loss then combines the parts.
 
     Returns:
         Dict with ``loss`` and its terms ``normal`` (L+), ``anomaly`` (L-), ``surrogate`` (L0).
@@ -104,6 +116,10 @@ def one_plus_eps_loss(
     normal_term = tf.reduce_mean(tf.nn.softplus(-normal_logits))
     anomaly_term = _weighted_mean(tf.nn.softplus(anomaly_logits), anomaly_weights)
     surrogate_term = _weighted_mean(tf.nn.softplus(surrogate_logits), surrogate_weights)
+    if part is not None:
+        normal_term = part(normal_term, _total_weight(normal_logits, None))
+        anomaly_term = part(anomaly_term, _total_weight(anomaly_logits, anomaly_weights))
+        surrogate_term = part(surrogate_term, _total_weight(surrogate_logits, surrogate_weights))
     loss = 0.5 * (normal_term + gamma * anomaly_term + (1.0 - eps) * surrogate_term)
     return {
         "loss": loss,

@@ -2,13 +2,16 @@
 
 Every sampler is a Keras layer with ``sample(n) -> (x, weights)`` (``weights`` is ``None`` for
 plain samples) and its own ``keras.random.SeedGenerator``, so the (1 + eps)-class trainer can
-draw fresh samples inside each ``train_step``.
+draw fresh samples inside each ``train_step``. Under ``N`` replicas (``tfp_flowad.training.
+distribute``) each replica draws samples of its own.
 """
 
 import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
+
+from tfp_flowad.training import distribute
 
 __all__ = [
     "sample_gaussian_tail",
@@ -55,10 +58,10 @@ def sample_gaussian_tail(
     """
     if not 0.0 < p_value <= 1.0:
         raise ValueError(f"p_value must be in (0, 1]; got {p_value!r}")
-    uniform = keras.random.uniform((n,), minval=0.0, maxval=1.0, dtype="float64", seed=seed)
+    uniform = distribute.uniform((n,), "float64", seed)
     tail_mass = p_value * (1.0 - uniform)  # in (0, p]
     radius_sq = 2.0 * tfp.math.igammacinv(tf.constant(dim / 2.0, tf.float64), tail_mass)
-    direction = keras.random.normal((n, dim), dtype="float64", seed=seed)
+    direction = distribute.normal((n, dim), "float64", seed)
     direction = direction / tf.norm(direction, axis=-1, keepdims=True)
     return tf.cast(direction * tf.sqrt(radius_sq)[:, None], dtype)
 
@@ -81,6 +84,10 @@ class TailSampler(keras.layers.Layer):
         self.p_value = p_value
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.build()
+
+    def build(self, input_shape=None):
+        """Nothing to create (see ``MixtureSampler.build``)."""
 
     def sample(self, n: int):
         z = sample_gaussian_tail(
@@ -124,6 +131,10 @@ class UniformBoxSampler(keras.layers.Layer):
             )
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.build()
+
+    def build(self, input_shape=None):
+        """Nothing to create (see ``MixtureSampler.build``)."""
 
     @staticmethod
     def around(X: np.ndarray, margin: float = 0.1, seed: int | None = None) -> "UniformBoxSampler":
@@ -140,9 +151,7 @@ class UniformBoxSampler(keras.layers.Layer):
     def sample(self, n: int):
         low = tf.constant(self.low, self.compute_dtype)
         high = tf.constant(self.high, self.compute_dtype)
-        u = keras.random.uniform(
-            (n, len(self.low)), dtype=self.compute_dtype, seed=self.seed_generator
-        )
+        u = distribute.uniform((n, len(self.low)), self.compute_dtype, self.seed_generator)
         return low + u * (high - low), None
 
     def get_config(self):
@@ -178,6 +187,14 @@ class MixtureSampler(keras.layers.Layer):
         self.samplers = list(samplers)
         self.shares = [float(s) for s in shares]
         self.quantiser = quantiser
+        self.build()
+
+    def build(self, input_shape=None):
+        """Nothing to create: a sampler is never called on a batch, so it is built here, and
+        its quantiser with it. (Keras builds a model before a fit under a strategy by calling
+        it on a symbolic batch, unless every layer it holds is built.)"""
+        if self.quantiser is not None and not self.quantiser.built:
+            self.quantiser.build(None)
 
     def sample(self, n):
         counts = [int(round(share * n)) for share in self.shares[:-1]]

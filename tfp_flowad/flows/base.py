@@ -10,6 +10,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flowad.losses import jacobian_penalty, negative_log_likelihood
+from tfp_flowad.training import distribute
 from tfp_flowad.training.base import StepModel
 
 tfd = tfp.distributions
@@ -123,9 +124,7 @@ class Flow(StepModel, abc.ABC):
 
     def sample_base(self, n: int) -> tf.Tensor:
         """``z ~ N(0, I_D)``, ``[n, D]``, drawn from the flow's ``SeedGenerator``."""
-        return keras.random.normal(
-            (n, self.event_size), dtype=self.compute_dtype, seed=self.seed_generator
-        )
+        return distribute.normal((n, self.event_size), self.compute_dtype, self.seed_generator)
 
     def sample_and_log_prob(self, n: int) -> tuple[tf.Tensor, tf.Tensor]:
         """``x = f(z)`` and ``log p(x) = log N(z) - log|det J(f|z)|`` in one forward pass."""
@@ -160,6 +159,8 @@ class Flow(StepModel, abc.ABC):
         """
         with tf.GradientTape() as tape:
             penalty = jacobian_penalty(self.forward_log_det_jacobian(z))
+            if distribute.in_replicas():
+                penalty = penalty / distribute.replicas()  # equal draws on every replica
         gradients = tape.gradient(
             penalty, self.trainable_variables, unconnected_gradients=tf.UnconnectedGradients.ZERO
         )
@@ -168,9 +169,11 @@ class Flow(StepModel, abc.ABC):
     def _weighted_penalty_and_gradients(self) -> tuple[tf.Tensor, list[tf.Tensor]]:
         """``penalty_every * L_J`` and its gradients on this step's draw; zeros between draws.
 
-        A draw of ``z`` is made at every step (drawn or not, the random stream stays the same).
+        A draw of ``z`` is made at every step (drawn or not, the random stream stays the same);
+        under ``N`` replicas each draws ``ceil(penalty_batch_size / N)`` of its own. The step
+        counter is the optimizer's ``iterations``, one count per global step on every replica.
         """
-        z = self.sample_base(self.penalty_batch_size)
+        z = self.sample_base(distribute.replica_rows(self.penalty_batch_size))
         if self.penalty_every == 1:
             return self._penalty_and_gradients(z)
 
@@ -187,11 +190,16 @@ class Flow(StepModel, abc.ABC):
         return tf.cond(due, weighted, skipped)
 
     def train_step(self, data):
-        """One step on ``nll + lambda * L_J``; the two gradients are taken apart and summed."""
+        """One step on ``nll + lambda * L_J``; the two gradients are taken apart and summed.
+
+        Under ``N`` replicas each differentiates its part of the global batch's terms
+        (``tfp_flowad.training.distribute``) and the logs are the global means."""
         x = data[0] if isinstance(data, tuple) else data
         variables = self.trained_variables
         with tf.GradientTape() as tape:
             nll = negative_log_likelihood(self.log_prob(x))
+            if distribute.in_replicas():
+                nll = distribute.contribution(nll, tf.shape(x)[0])
         grads = tape.gradient(nll, variables)
         penalty = tf.constant(0.0, self.compute_dtype)
         if self.jacobian_penalty > 0:
@@ -208,6 +216,7 @@ class Flow(StepModel, abc.ABC):
         # A batch whose loss or gradient norm is not finite would turn every weight into NaN:
         # it is skipped, and left out of the logged means too.
         weight = self.apply_finite_step(terms["loss"], grads, variables)
+        terms = distribute.sum_over_replicas(terms)
         terms = {k: tf.where(weight > 0, v, tf.zeros_like(v)) for k, v in terms.items()}
         return self._record(terms, weight=weight)
 
@@ -221,8 +230,11 @@ class Flow(StepModel, abc.ABC):
         """
         x = data[0] if isinstance(data, tuple) else data
         tracker = self.trackers["nll"]
-        tracker.update_state(negative_log_likelihood(self.log_prob(x)))
-        return {"nll": tracker.result()}
+        nll = negative_log_likelihood(self.log_prob(x))
+        if distribute.in_replicas():
+            nll = distribute.sum_over_replicas(distribute.contribution(nll, tf.shape(x)[0]))
+        tracker.update_state(nll)
+        return distribute.loggable({"nll": tracker.result()})
 
     def get_config(self):
         config = super().get_config()

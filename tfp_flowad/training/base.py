@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from tfp_flowad.tracing import releasing_finished_traces
+from tfp_flowad.training import distribute
 
 __all__ = ["StepModel"]
 
@@ -32,10 +33,42 @@ class StepModel(keras.Model):
         norm overflows (which gradient clipping turns into NaN). Returns the step's weight in
         the logged means: 1, or 0 for a skipped step.
         """
+        if distribute.in_replicas():
+            return self._apply_finite_replica_step(loss, grads, variables)
         norm = tf.linalg.global_norm([g for g in grads if g is not None])
         finite = tf.math.is_finite(loss) & tf.math.is_finite(norm)
         grads = [None if g is None else tf.where(finite, g, tf.zeros_like(g)) for g in grads]
         self.optimizer.apply(grads, variables)
+        return tf.cast(finite, self.compute_dtype)
+
+    def _apply_finite_replica_step(self, loss, grads, variables) -> tf.Tensor:
+        """``apply_finite_step`` in one of ``N`` replicas, ``loss`` and ``grads`` being this
+        replica's contribution to the global batch's (``tfp_flowad.training.distribute``).
+
+        The step is skipped on every replica when any replica's is not finite. An optimizer
+        that clips gets the gradients summed here, clipped as one device would clip them and
+        divided by ``N`` (its own clip then leaves them be, and its sum across replicas gives
+        them back): Keras clips each replica's part before summing them, which is not the
+        clip of the global gradient. That costs one more all-reduce of the gradients a step.
+        """
+        optimizer = self.optimizer
+        clips = bool(optimizer.global_clipnorm or optimizer.clipnorm or optimizer.clipvalue)
+        if clips:
+            present = distribute.sum_over_replicas([g for g in grads if g is not None])
+            summed = iter(present)
+            grads = [None if g is None else next(summed) for g in grads]
+            loss = distribute.sum_over_replicas(loss)
+        norm = tf.linalg.global_norm([g for g in grads if g is not None])
+        bad = tf.cast(~(tf.math.is_finite(loss) & tf.math.is_finite(norm)), tf.float32)
+        finite = tf.equal(bad if clips else distribute.sum_over_replicas(bad), 0.0)
+        grads = [None if g is None else tf.where(finite, g, tf.zeros_like(g)) for g in grads]
+        if clips:
+            scale = 1.0 / distribute.replicas()
+            grads = [
+                None if g is None else g * scale
+                for g in distribute.clip_gradients(optimizer, grads)
+            ]
+        optimizer.apply(grads, variables)
         return tf.cast(finite, self.compute_dtype)
 
     def _record(self, terms: dict, weight=1.0) -> dict:
@@ -43,7 +76,9 @@ class StepModel(keras.Model):
         logged name), with ``weight`` (0 leaves a skipped step out); returns their means."""
         for name, tracker in self.trackers.items():
             tracker.update_state(terms[name], sample_weight=weight)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        return distribute.loggable(
+            {name: tracker.result() for name, tracker in self.trackers.items()}
+        )
 
     @releasing_finished_traces
     def fit(self, *args, **kwargs):
@@ -60,6 +95,17 @@ class StepModel(keras.Model):
         super().compile(*args, **kwargs)
         if self.optimizer is not None and not self.optimizer.built:
             self.optimizer.build(self.trained_variables)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Keras' build of the model from a batch before a fit under a strategy; skipped for a
+        model that is built (every ``StepModel`` here is, with its optimizer built by
+        ``compile``). Keras would first take a batch and ``strategy.reduce`` it, which fails for
+        a batch of dicts under ``MultiWorkerMirroredStrategy`` ("ValueError: Attempt to convert
+        a value ({'normal': PerReplica:{...}}) with an unsupported type (<class 'dict'>) to a
+        Tensor")."""
+        if self.built:
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def compile_from_config(self, config):
         """Compiles a loaded model as it was saved (``keras.saving.load_model`` calls this);

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from tfp_flowad.losses import one_plus_eps_loss
 from tfp_flowad.nn.mlp import mean_logit, select_members
+from tfp_flowad.training import distribute
 from tfp_flowad.training.base import StepModel
 from tfp_flowad.training.students import fit_to_targets
 
@@ -67,13 +68,15 @@ class OnePlusEpsTrainer(StepModel):
             name: keras.metrics.Mean(name=name)
             for name in ("loss", "normal", "anomaly", "surrogate")
         }
+        self.build()
 
     @property
     def metrics(self):
         return list(self.trackers.values())
 
     def build(self, input_shape=None):
-        """Nothing to create: the network and the sampler arrive built."""
+        """Nothing to create: the network and the sampler arrive built (so Keras, which builds
+        a model before a fit under a strategy, does not call it on a batch)."""
 
     def call(self, x, training=False):
         """``logit f(x)``, ``[batch]``: the mean of the members' logits."""
@@ -82,7 +85,9 @@ class OnePlusEpsTrainer(StepModel):
     def _loss_terms(self, data, training: bool) -> dict[str, tf.Tensor]:
         normal = data["normal"]
         anomaly = data.get("anomaly")
-        n_surrogates = self.surrogates_per_step or tf.shape(normal)[0]
+        n_surrogates = tf.shape(normal)[0]
+        if self.surrogates_per_step:
+            n_surrogates = distribute.replica_rows(self.surrogates_per_step)
         surrogate, weights = self.sampler.sample(n_surrogates)
         surrogate = tf.stop_gradient(surrogate)
         parts = [normal, surrogate] + ([anomaly] if anomaly is not None else [])
@@ -104,13 +109,16 @@ class OnePlusEpsTrainer(StepModel):
         if "anomaly_members" in data:
             # Member k's rows weigh n / n_k, so its share of L- is the mean over its own n_k
             # rows, as if it had trained alone on them.
+            # Under replicas, n and n_k count the rows of the global batch.
             mask = data["anomaly_members"]
-            n_rows = tf.cast(tf.shape(mask)[0], mask.dtype)
-            anomaly_weights = each_member(
-                mask * tf.math.divide_no_nan(n_rows, tf.reduce_sum(mask, axis=0))
-            )
+            n_rows = distribute.sum_over_replicas(tf.cast(tf.shape(mask)[0], mask.dtype))
+            n_member_rows = distribute.sum_over_replicas(tf.reduce_sum(mask, axis=0))
+            anomaly_weights = each_member(mask * tf.math.divide_no_nan(n_rows, n_member_rows))
         # Each term is the mean of the members' terms, so each member's gradient is that of
         # its own eq. (6) divided by the number of members (Adam does not see the factor).
+        # Under N replicas each term is this replica's part of the global batch's term, and the
+        # layers' own losses count 1 / N on each (tfp_flowad.training.distribute).
+        replicated = distribute.in_replicas()
         terms = one_plus_eps_loss(
             normal_logits,
             anomaly_logits,
@@ -119,9 +127,11 @@ class OnePlusEpsTrainer(StepModel):
             self.eps,
             weights,
             anomaly_weights,
+            part=distribute.contribution if replicated else None,
         )
         if self.losses:
-            terms["loss"] = terms["loss"] + tf.add_n(self.losses)
+            extra = tf.add_n(self.losses)
+            terms["loss"] = terms["loss"] + (extra / distribute.replicas() if replicated else extra)
         return terms
 
     @property
@@ -137,11 +147,12 @@ class OnePlusEpsTrainer(StepModel):
         weight = self.apply_finite_step(
             terms["loss"], tape.gradient(terms["loss"], variables), variables
         )
+        terms = distribute.sum_over_replicas(terms)
         terms = {k: tf.where(weight > 0, v, tf.zeros_like(v)) for k, v in terms.items()}
         return self._record(terms, weight)
 
     def test_step(self, data):
-        return self._record(self._loss_terms(data, training=False))
+        return self._record(distribute.sum_over_replicas(self._loss_terms(data, training=False)))
 
     def get_config(self):
         config = super().get_config()

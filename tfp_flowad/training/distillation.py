@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from tfp_flowad.losses import distillation_kl
+from tfp_flowad.training import distribute
 from tfp_flowad.training.base import StepModel
 
 __all__ = ["Distiller", "distillation_steps"]
@@ -35,14 +36,27 @@ class Distiller(StepModel):
         self.student = student
         self.batch_size = int(batch_size)
         self.kl_tracker = keras.metrics.Mean(name="kl")
+        self.build()
 
     @property
     def metrics(self):
         return [self.kl_tracker]
 
+    def build(self, input_shape=None):
+        """Nothing to create: the teacher and the student arrive built (so Keras, which builds
+        a model before a fit under a strategy, needs no ``call``)."""
+
     def _kl(self) -> tf.Tensor:
-        x, student_log_prob = self.student.sample_and_log_prob(self.batch_size)
-        return distillation_kl(student_log_prob, self.teacher.log_prob(x))
+        """The KL estimate on ``batch_size`` student samples; under ``N`` replicas, this
+        replica's part of it: its own ``ceil(batch_size / N)`` samples' mean, divided by ``N``
+        (``tfp_flowad.training.distribute``)."""
+        x, student_log_prob = self.student.sample_and_log_prob(
+            distribute.replica_rows(self.batch_size)
+        )
+        kl = distillation_kl(student_log_prob, self.teacher.log_prob(x))
+        if distribute.in_replicas():
+            kl = kl / distribute.replicas()
+        return kl
 
     @property
     def trained_variables(self) -> list:
@@ -56,12 +70,13 @@ class Distiller(StepModel):
         with tf.GradientTape() as tape:
             kl = self._kl()
         weight = self.apply_finite_step(kl, tape.gradient(kl, variables), variables)
+        kl = distribute.sum_over_replicas(kl)
         self.kl_tracker.update_state(tf.where(weight > 0, kl, 0.0), sample_weight=weight)
-        return {"kl": self.kl_tracker.result()}
+        return distribute.loggable({"kl": self.kl_tracker.result()})
 
     def test_step(self, data):
-        self.kl_tracker.update_state(self._kl())
-        return {"kl": self.kl_tracker.result()}
+        self.kl_tracker.update_state(distribute.sum_over_replicas(self._kl()))
+        return distribute.loggable({"kl": self.kl_tracker.result()})
 
     def get_config(self):
         config = super().get_config()
@@ -81,5 +96,11 @@ class Distiller(StepModel):
 
 
 def distillation_steps(steps: int) -> tf.data.Dataset:
-    """A dataset of ``steps`` empty elements: ``Distiller.fit`` needs no data, only a step count."""
-    return tf.data.Dataset.from_tensors(tf.zeros(())).repeat(steps)
+    """A dataset of ``steps`` dummy elements: ``Distiller.fit`` needs no data, only a step count.
+
+    Each element is a scalar; under a strategy of ``N > 1`` replicas a batch of ``N`` zeros, so
+    that each replica gets a batch of one (Keras splits every element along its first axis, and
+    a replica left with no rows fails the step).
+    """
+    n = distribute.replicas()
+    return tf.data.Dataset.from_tensors(tf.zeros(() if n == 1 else (n,))).repeat(steps)

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flowad.nn.mlp import make_mlp
+from tfp_flowad.training import distribute
 from tfp_flowad.training.progress import fit_options
 
 __all__ = [
@@ -72,10 +73,22 @@ def fit_to_targets(
 
     dataset = tf.data.Dataset.random(seed=seed).batch(2).take(steps).map(draw)
     # Small steps: running 50 per call halves the time (KDD-99 student: 11 s -> 6 s), and
-    # changes nothing else.
+    # changes nothing else. Not under a strategy: there Keras 3's loop of several steps per
+    # call fails ("You must feed a value for placeholder tensor 'while/cond/Placeholder'").
     student.compile(
-        optimizer=keras.optimizers.Adam(learning_rate), loss=loss, steps_per_execution=50
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=loss,
+        steps_per_execution=1 if tf.distribute.has_strategy() else 50,
     )
+    if distribute.multi_worker():
+        # Keras' own train_step returns scalar logs, which it cannot reduce across workers
+        # (see distribute.loggable).
+        # Nor can it take a batch of (rows, targets) for its build before the fit (see
+        # StepModel._maybe_symbolic_build); the student arrives built.
+        keras_step = student.train_step
+        student.train_step = lambda data: distribute.loggable(keras_step(data))
+        if student.built:
+            student._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
     history = student.fit(
         dataset.prefetch(tf.data.AUTOTUNE),
         epochs=1,
