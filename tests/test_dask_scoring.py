@@ -27,9 +27,10 @@ def rows(n, seed):
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, client):
     """A tiny detector (saved, and its student score exported), and a folder of three Parquet
-    files of row groups of 100 rows with an ``id`` and a ``ts`` column."""
+    files of row groups of 100 rows with an ``id`` and a ``ts`` column; the workers import
+    TensorFlow meanwhile."""
     folder = tmp_path_factory.mktemp("dask")
     detector = NFADetector(**TINY_FIT).fit(rows(600, 0))
     detector.save(folder / "model")
@@ -57,6 +58,8 @@ def client():
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
+        for worker in client.scheduler_info()["workers"]:
+            client.submit(exec, "import tensorflow", workers=[worker], pure=False)
         yield client
 
 

@@ -58,6 +58,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from tfp_flowad.atomic import atomic_directory
+from tfp_flowad.io.scores import ScoreSummary
 from tfp_flowad.io.tables import EMPTY_CELLS, table_columns, table_files
 
 __all__ = ["MARKER", "DaskScoreSummary", "saved_model_directory", "score_with_dask"]
@@ -71,21 +72,13 @@ _DEFAULT_NAMES = {k: k for k in ("model_dir", "source", "out", "keep_columns")}
 
 
 @dataclass(frozen=True)
-class DaskScoreSummary:
-    """What ``score_with_dask`` did: ``rows`` scored, ``flagged`` of them, from ``files``
-    files in ``parts`` part files, in ``seconds`` from the first task sent to the last part
-    written; ``model_loads``: how many worker processes loaded the SavedModel."""
+class DaskScoreSummary(ScoreSummary):
+    """``score_file``'s summary (``rows``, ``flagged``, ``seconds`` from the first task sent to
+    the last part written, ``files``), and the ``parts`` written and ``model_loads``: how
+    many worker processes loaded the SavedModel."""
 
-    rows: int
-    flagged: int
-    seconds: float
-    files: int
     parts: int
     model_loads: int
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows / self.seconds if self.seconds > 0 else float("inf")
 
 
 @dataclass(frozen=True)
@@ -389,7 +382,8 @@ def _report(done, pieces: int, total) -> None:
     )
 
 
-_MODELS: dict = {}  # digest -> the loaded SavedModel, in each worker process
+_MODELS: dict = {}  # digest -> the loaded SavedModel, in each worker process (the last few)
+_KEPT_MODELS = 4
 _LOCK = threading.Lock()
 
 
@@ -400,6 +394,8 @@ def _serving(model: _ModelFiles):
             return _MODELS[model.digest].signatures["serving_default"], False
         import tensorflow as tf
 
+        while len(_MODELS) >= _KEPT_MODELS:  # a long-lived worker serves run after run
+            _MODELS.pop(next(iter(_MODELS)))
         with tempfile.TemporaryDirectory(prefix="tfp_flowad-savedmodel-") as folder:
             for relative, data in model.files.items():
                 path = Path(folder, relative)
