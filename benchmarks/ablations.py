@@ -12,9 +12,6 @@ records have the keys and format of every other record and sit beside them in
   * ``nf-no-jacobian``: the flow fitted without the Jacobian regulariser
     (``flow_jacobian_penalty=0``);
   * ``nf-realnvp``, ``nf-planar``, ``nf-radial``: another flow (``flow=...``);
-  * ``nf-temperature``: ``density_temperature="auto"``, the base Gaussian's temperature chosen
-    on the known anomalies; tasks with known anomalies only (one-class its fit is
-    ``nf-no-neighbours``');
   * ``nf-mlp-trees``: ``classifier_model="mlp+boosted_trees"``, gradient-boosted trees beside
     the MLP classifier; tasks with known anomalies only (one-class the trees would learn from
     surrogate anomalies alone).
@@ -24,6 +21,15 @@ records have the keys and format of every other record and sit beside them in
   anomalies only.
 * ``nf-mlp``: the default with the MLP ensemble alone (``classifier_model="mlp"``); tasks with
   known anomalies only (one-class the default's classifier is the MLP alone).
+* The default's parts with known anomalies, each left out of the default alone (tasks with known
+  anomalies only; one-class the default does not use them):
+
+  * ``nf-one-member``: one MLP instead of the ensemble (``classifier_members=1``);
+  * ``nf-no-averaging``: the last iterate instead of the weight average
+    (``classifier_averaging=None``);
+  * ``nf-fixed-eps``: the surrogate term's weight fixed (``classifier_adaptive_eps=False``);
+  * ``nf-no-selection``: no held-out choice of the density's weight and of the trees
+    (``selection_min_known=None``; the trees are then kept).
 
 Usage (the options of ``tfp-flowad benchmark``; ``--methods`` defaults to every ablation and
 also takes the package's methods)::
@@ -51,9 +57,6 @@ ABLATIONS: dict[str, NFMethod] = {
     "nf-realnvp": NFMethod(overrides=(("flow", "realnvp"), *_WITHOUT_NEIGHBOURS)),
     "nf-planar": NFMethod(overrides=(("flow", "planar"), *_WITHOUT_NEIGHBOURS)),
     "nf-radial": NFMethod(overrides=(("flow", "radial"), *_WITHOUT_NEIGHBOURS)),
-    "nf-temperature": NFMethod(
-        overrides=(("density_temperature", "auto"), *_WITHOUT_NEIGHBOURS), known_only=True
-    ),
     "nf-mlp-trees": NFMethod(
         overrides=(("classifier_model", "mlp+boosted_trees"), *_WITHOUT_NEIGHBOURS),
         known_only=True,
@@ -62,6 +65,10 @@ ABLATIONS: dict[str, NFMethod] = {
         overrides=(("classifier_model", "mlp+boosted_trees"),), known_only=True
     ),
     "nf-mlp": NFMethod(overrides=(("classifier_model", "mlp"),), known_only=True),
+    "nf-one-member": NFMethod(overrides=(("classifier_members", 1),), known_only=True),
+    "nf-no-averaging": NFMethod(overrides=(("classifier_averaging", None),), known_only=True),
+    "nf-fixed-eps": NFMethod(overrides=(("classifier_adaptive_eps", False),), known_only=True),
+    "nf-no-selection": NFMethod(overrides=(("selection_min_known", None),), known_only=True),
 }
 
 

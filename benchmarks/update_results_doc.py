@@ -205,12 +205,20 @@ ROWS: dict[str, str] = {
     "nf-realnvp": "`flow='realnvp'`, and `neighbour_rows=0` (ablation)",
     "nf-planar": "`flow='planar'`, and `neighbour_rows=0` (ablation)",
     "nf-radial": "`flow='radial'`, and `neighbour_rows=0` (ablation)",
-    "nf-temperature": "`density_temperature='auto'`, and `neighbour_rows=0`; known anomalies only",
+    "nf-temperature": "`density_temperature='auto'` (an option since removed), and "
+    "`neighbour_rows=0`; known anomalies only",
     "nf-mlp-trees": "`classifier_model='mlp+boosted_trees'` (the trees always kept), and "
     "`neighbour_rows=0`; known anomalies only",
     "nf-mlp-trees-neighbours": "`classifier_model='mlp+boosted_trees'`, the neighbour term kept; "
     "known anomalies only",
     "nf-mlp": "`classifier_model='mlp'`: the MLP ensemble without the trees; known anomalies only",
+    "nf-one-member": "`classifier_members=1`: one MLP instead of the ensemble; known anomalies only",
+    "nf-no-averaging": "`classifier_averaging=None`: the classifier's last iterate instead of "
+    "its weight average; known anomalies only",
+    "nf-fixed-eps": "`classifier_adaptive_eps=False`: the surrogate term's weight fixed; known "
+    "anomalies only",
+    "nf-no-selection": "`selection_min_known=None`: no held-out choice of the density's weight "
+    "and of the trees; known anomalies only",
 }
 #: the four scores of the default fit.
 DEFAULT_ROWS = tuple(m for m in ROWS if m.startswith("normalising-flow"))
@@ -569,7 +577,8 @@ def options(records: list[dict], datasets: list[str]) -> list[str]:
         "trees where held-out known anomalies rank better without them); "
         "`neighbour_rows=0` and `classifier_model='mlp'` fit and score faster.\n"
         "- `density_temperature='auto'` changes little "
-        f"({change('nf-temperature', 'nf-no-neighbours')} on average) and stays an option.\n"
+        f"({change('nf-temperature', 'nf-no-neighbours')} on average); no default used it, and "
+        "it left the package.\n"
         "- No flow is best on every table. Against the MAF, one-class: RealNVP "
         f"{change('nf-realnvp', 'nf-no-neighbours')}, planar "
         f"{change('nf-planar', 'nf-no-neighbours')}, radial "
@@ -729,59 +738,6 @@ def grouped(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
     return dict(sorted(groups.items(), key=lambda item: (item[0][0], task_order_key(item[0][1]))))
 
 
-def classifier_distillation() -> list[str]:
-    rows = jsonl("classifier_distillation.jsonl")
-    if not rows:
-        return []
-    lines = [
-        "| data set | task | seeds | combined | classifier | combined, `corrected` file | fit s |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for (dataset, task), chosen in grouped(rows).items():
-        lines.append(
-            f"| {dataset} | {task} | {len(chosen)} | "
-            f"{mean_std([r['combined']['test'] for r in chosen])} | "
-            f"{mean_std([r['classifier']['test'] for r in chosen])} | "
-            f"{mean_std([r['combined'].get('corrected') for r in chosen])} | "
-            f"{np.mean([r['fit'] for r in chosen]):.1f} |"
-        )
-    return [
-        "### The classifier's ensemble distilled into one network "
-        "(`benchmarks/classifier_distillation.py`)\n",
-        "`classifier_distillation_steps=2000`: the ROC AUC of the combined score and of the "
-        "classifier alone with the distilled network, mean ± std over the seeds run. Measured "
-        "with an earlier version of the defaults (the MLP ensemble without the trees); set "
-        "them beside the `nf-mlp` and `nf-no-neighbours` rows, or run the script again.\n",
-        "\n".join(lines) + "\n",
-    ]
-
-
-def density_temperature() -> list[str]:
-    rows = jsonl("density_temperature.jsonl")
-    if not rows:
-        return []
-    temperatures = sorted(rows[0]["density"], key=float, reverse=True)
-    lines = [
-        "| data set | seeds | "
-        + " | ".join(f"density T={float(t):g}" for t in temperatures)
-        + " | `\\|\\|f^-1(x)\\|\\|^2` alone | `-log\\|det J\\|` alone |",
-        "|---|---|" + "---|" * (len(temperatures) + 2),
-    ]
-    for (dataset, _), chosen in grouped(rows).items():
-        cells = [fmt(np.mean([r["density"][t] for r in chosen])) for t in temperatures]
-        cells.append(fmt(np.mean([r["base_norm"] for r in chosen])))
-        cells.append(fmt(np.mean([r["volume_term"] for r in chosen])))
-        lines.append(f"| {dataset} | {len(chosen)} | " + " | ".join(cells) + " |")
-    return [
-        "### The density at lower temperatures (`benchmarks/density_temperature.py`)\n",
-        "One-class ROC AUC of the density score `-log p_T(x)` (the flow's base Gaussian scaled "
-        "to `T`; `T = 1` is the default) and of its two parts, mean over the seeds run, "
-        "measured with an earlier version of the defaults. No single `T` suits every table, "
-        "which is why `density_temperature` defaults to 1.\n",
-        "\n".join(lines) + "\n",
-    ]
-
-
 def student_variants() -> list[str]:
     rows = jsonl("student_variants.jsonl")
     if not rows:
@@ -867,8 +823,6 @@ def build() -> tuple[str, str]:
         + serving()
         + moons()
         + unseen_like_for_like(records)
-        + classifier_distillation()
-        + density_temperature()
         + student_variants()
     )
     doc = "\n".join(part.rstrip("\n") + "\n" for part in parts)

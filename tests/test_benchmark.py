@@ -43,7 +43,6 @@ from tfp_flowad.benchmark.tasks import (
     task_order_key,
 )
 from tfp_flowad.datasets import DEV_SUITE_TASKS, adbench_paths, dev_suite_tasks
-from tfp_flowad.detector import DENSITY_TEMPERATURES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,7 +109,7 @@ def test_one_json_line_per_fit(finished):
     assert flow["shared_fit"] == classifier["shared_fit"]
     assert set(flow["stage_seconds"]) >= {"flow", "classifier"}
     assert flow["fitted"]["density_scale"] == 1.0  # too few known anomalies to choose it
-    assert flow["fitted"]["density_temperature"] in (1.0, *DENSITY_TEMPERATURES)
+    assert "density_temperature" not in flow["fitted"]
     assert 0.0 <= flow["fitted"]["density_auc"] <= 1.0
 
 
@@ -297,12 +296,12 @@ def test_method_and_seed_parsing():
     assert parse_methods("all", ABLATIONS) == list(METHODS) + list(ABLATIONS)
     assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
     assert parse_seeds("3,0-1") == [0, 1, 3]
-    # nf-temperature differs from the default only with known anomalies: no one-class fit.
+    # nf-one-member differs from the default only with known anomalies: no one-class fit.
     table = MethodTable(ABLATIONS)
-    assert table.applies("nf-temperature", "25%")
-    assert not table.applies("nf-temperature", "one-class")
+    assert table.applies("nf-one-member", "25%")
+    assert not table.applies("nf-one-member", "one-class")
     assert table.applies("normalising-flow", "one-class")
-    assert table.make_detector("nf-temperature", 0).density_temperature == "auto"
+    assert table.make_detector("nf-one-member", 0).classifier_members == 1
 
 
 def test_epochs_scale_reaches_every_training_length():
@@ -479,10 +478,10 @@ def test_one_class_methods_run_on_every_task_without_known_anomalies():
     table = MethodTable(ABLATIONS)
     for task in ("n50", "n1000", "synthetic-local", "literature-oc"):
         assert table.applies("knn-oc", task) and not table.applies("two-class", task)
-        assert not table.applies("nf-temperature", task)
+        assert not table.applies("nf-one-member", task)
     for task in ("n200-5%", "n1000-25%"):
         assert table.applies("two-class", task) and not table.applies("knn-oc", task)
-        assert table.applies("nf-temperature", task)
+        assert table.applies("nf-one-member", task)
 
 
 def test_a_smaller_training_set_leaves_the_test_sets_whole():

@@ -181,10 +181,6 @@ def test_save_load_round_trip_gives_same_scores(fitted, data, tmp_path):
     assert loaded.threshold_ == fitted.threshold_
     assert (loaded.density_auc_, loaded.eps_) == (fitted.density_auc_, fitted.eps_)
     assert loaded.neighbour_auc_ == fitted.neighbour_auc_
-    assert (loaded.density_temperature_, loaded.density_temperature_aucs_) == (
-        fitted.density_temperature_,
-        fitted.density_temperature_aucs_,
-    )
     fitted.save(path)  # replacing a saved detector works
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
@@ -260,21 +256,16 @@ def test_bad_input_gets_clear_errors(fitted, data):
         ValueError, match=r"selection_share must be a number in \(0.0, 1.0\); got 1.0"
     ):
         NFADetector(selection_share=1.0).fit(X, y)
-    for steps in (-1, 2.5):
-        with pytest.raises(
-            ValueError, match=f"classifier_distillation_steps must be an integer >= 0; got {steps}"
-        ):
-            NFADetector(classifier_distillation_steps=steps).fit(X, y)
     with pytest.raises(ValueError, match=r"classifier_averaging must be .*; got 1.0"):
         NFADetector(classifier_averaging=1.0).fit(X, y)
     with pytest.raises(
         ValueError, match="classifier_members must be an integer >= 1 or .auto.; got 2.0"
     ):
         NFADetector(classifier_members=2.0).fit(X, y)
-    for temperature in (0, -1.0, "hot"):
+    for temperature in (0, -1.0, "hot", "auto"):
         with pytest.raises(
             ValueError,
-            match=f"density_temperature must be a number in .0.0, inf. or 'auto'; got {temperature!r}",
+            match=f"density_temperature must be a number in .0.0, inf.; got {temperature!r}",
         ):
             NFADetector(density_temperature=temperature).fit(X, y)
     for rows in (1, -1, 2.5, True):
@@ -342,31 +333,13 @@ def test_density_auc_measures_separation_of_known_anomalies(fitted, data):
     assert density_auc(fitted.flow_, normal[500:], normal[:0], 1.0) is None
 
 
-def test_density_temperature_is_chosen_on_the_known_anomalies(fitted, data):
-    from tfp_flowad.detector import DENSITY_TEMPERATURES, choose_near_default
-
-    X, y, test, _ = data
-    assert (fitted.density_temperature_, fitted.density_temperature_aucs_) == (1.0, None)
-    params = {**SMALL, "flow_epochs": 1, "classifier_epochs": 1, "density_temperature": "auto"}
-    chosen = NFADetector(**params).fit(X, y)
-    aucs = chosen.density_temperature_aucs_
-    assert set(aucs) == {str(t) for t in DENSITY_TEMPERATURES}
-    assert chosen.density_temperature_ == choose_near_default(aucs, DENSITY_TEMPERATURES, 1.0)
-    assert chosen.density_auc_ == aucs[str(chosen.density_temperature_)]
-    # Under 10 known anomalies there is no choice: the flow's own density.
-    few = NFADetector(**params).fit(X.iloc[:1509], y[:1509])
-    assert (few.density_temperature_, few.density_temperature_aucs_) == (1.0, None)
-
-
 def test_density_temperature_sets_the_density_score(data, tmp_path):
     """A fixed ``T`` is used one-class too; the density score is ``-log p_T(x)`` in process,
     after save / load, and inside the combined score's scaling."""
     X, y, test, _ = data
     params = {**SMALL, "flow_epochs": 1, "classifier_epochs": 1}
     normal = X[y == 0]
-    assert NFADetector(**params).fit(normal).density_temperature_ == 1.0
     cold = NFADetector(**params, density_temperature=0.5, score_kind="density").fit(normal)
-    assert (cold.density_temperature_, cold.density_temperature_aucs_) == (0.5, None)
     features = cold.encoder_.transform(test)
     expected = -cold.flow_.log_prob(features, 0.5).numpy()
     np.testing.assert_allclose(cold.decision_function(test), expected, rtol=1e-5, atol=1e-4)
@@ -374,7 +347,7 @@ def test_density_temperature_sets_the_density_score(data, tmp_path):
     training = -cold.flow_.log_prob(cold.encoder_.transform(normal), 0.5).numpy()
     assert cold.score_scaling_["density"][0] < np.median(training) + 1.0
     loaded = NFADetector.load(cold.save(tmp_path / "cold"))
-    assert loaded.density_temperature_ == 0.5
+    assert loaded.density_temperature == 0.5
     np.testing.assert_allclose(loaded.decision_function(test), expected, rtol=1e-5, atol=1e-4)
 
 
@@ -497,7 +470,7 @@ def test_averaging_momentum_spans_at_most_the_last_third_of_the_fit():
 
 
 def test_choose_near_default_prefers_the_default_within_the_tolerance():
-    from tfp_flowad.detector import DENSITY_SCALES, DENSITY_TEMPERATURES, choose_near_default
+    from tfp_flowad.detector import DENSITY_SCALES, choose_near_default
 
     flat = {str(scale): 0.9 for scale in DENSITY_SCALES}
 
@@ -509,11 +482,6 @@ def test_choose_near_default_prefers_the_default_within_the_tolerance():
     assert choose({**flat, "0.0": 0.95, "0.25": 0.9495}) == 0.25
     assert choose({**flat, "4.0": 0.9005}) == 1.0
     assert choose({**flat, "4.0": 0.9005}, tolerance=0.0) == 4.0
-    lowest = DENSITY_TEMPERATURES[-1]
-    aucs = {str(t): 0.99 for t in DENSITY_TEMPERATURES}
-    assert choose_near_default(aucs, DENSITY_TEMPERATURES, 1.0) == 1.0
-    aucs[str(lowest)] = 0.995
-    assert choose_near_default(aucs, DENSITY_TEMPERATURES, 1.0) == lowest
 
 
 def test_density_scale_is_chosen_on_held_out_known_anomalies(data, tmp_path):
@@ -553,31 +521,6 @@ def test_density_scale_is_chosen_on_held_out_known_anomalies(data, tmp_path):
     keep = np.r_[np.flatnonzero(y == 0), np.flatnonzero(y == 1)[:19]]
     too_few = NFADetector(**SMALL, selection_min_known=1).fit(X.iloc[keep], y[keep])
     assert too_few.density_scale_aucs_ is None
-
-
-def test_classifier_distillation_leaves_one_network_like_the_ensemble(fitted, data, tmp_path):
-    from tfp_flowad.detector import anomaly_score
-
-    X, y, test, _ = data
-    detector = NFADetector(**SMALL, classifier_distillation_steps=300).fit(X, y)
-    assert detector.classifier_.output_shape == (None, 1)
-    assert "classifier_distillation" in detector.fit_seconds_
-    assert "classifier_distillation" in detector.history_
-    # The fit before it is the fixture's, so the student follows the fixture's ensemble.
-    assert fitted.classifier_.output_shape == (None, 5)
-    features = detector.encoder_.transform(test)
-    student, ensemble = (
-        anomaly_score(features, "classifier", None, network).numpy()
-        for network in (detector.classifier_, fitted.classifier_)
-    )
-    assert np.corrcoef(student, ensemble)[0, 1] > 0.95
-    loaded = NFADetector.load(detector.save(tmp_path / "model"))
-    np.testing.assert_allclose(
-        loaded.decision_function(test), detector.decision_function(test), atol=1e-6
-    )
-    # One-class the classifier is one network already: nothing to distil.
-    one_class = NFADetector(**SMALL, classifier_distillation_steps=300).fit(X[y == 0])
-    assert "classifier_distillation" not in one_class.fit_seconds_
 
 
 def test_combined_score_is_weighted_density_plus_softplus_of_classifier(fitted, data):
@@ -734,7 +677,6 @@ def test_classifier_choice_takes_the_better_held_out_ranking_and_keeps_ties(fitt
         clean_normal=normal,
         normal_density=density_scores(fitted.flow_, normal, 1.0),
         temperature=1.0,
-        temperature_aucs=None,
         density_auc_value=fitted.density_auc_,
         classifier_weight=1.0,
     )
@@ -745,16 +687,6 @@ def test_classifier_choice_takes_the_better_held_out_ranking_and_keeps_ties(fitt
     assert chosen == "good" and aucs["good"] > aucs["reversed"]
     chosen, aucs, _ = select_classifier({"first": good, "second": good}, held, context)
     assert chosen == "first" and aucs["first"] == aucs["second"]
-
-
-def test_classifier_with_trees_distils_into_one_mlp_member(data):
-    X, y, test, _ = data
-    params = {**SMALL, "classifier_model": "mlp+boosted_trees", "classifier_distillation_steps": 20}
-    detector = NFADetector(**params).fit(X, y)
-    assert "classifier_distillation" in detector.fit_seconds_
-    assert detector.classifier_.output_shape[-1] == 1  # one network, no trees
-    assert "boosted_trees" not in {layer.name for layer in detector.classifier_.layers}
-    assert np.isfinite(detector.decision_function(test)).all()
 
 
 def test_classifier_model_rejects_unknown_values(data):

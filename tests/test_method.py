@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 
 from tfp_flowad import losses
 from tfp_flowad.flows import IAF, MAF
-from tfp_flowad.nn.mlp import make_mlp, mean_logit, select_members
+from tfp_flowad.nn.mlp import make_mlp, select_members
 from tfp_flowad.sampling import (
     TailSampler,
     UniformBoxSampler,
@@ -18,7 +18,6 @@ from tfp_flowad.sampling import (
 )
 from tfp_flowad.training.classifier import (
     OnePlusEpsTrainer,
-    distil_ensemble,
     make_classifier_dataset,
     steps_per_pass,
 )
@@ -294,25 +293,6 @@ def test_members_side_by_side_are_the_networks_built_one_after_another(tmp_path)
     single = select_members(members, [1])
     assert [type(layer) for layer in single.layers] == [type(layer) for layer in separate[1].layers]
     np.testing.assert_allclose(single(x).numpy(), expected[:, [1]], rtol=1e-6, atol=1e-7)
-
-
-def test_distil_ensemble_fits_one_network_to_the_ensembles_mean_logit():
-    rng = np.random.default_rng(0)
-    keras.utils.set_random_seed(0)
-    ensemble = make_mlp(4, (16, 8), members=3)
-
-    def rows(n):  # two regions of different sizes
-        return [rng.normal(size=(n, 4)), rng.normal(3.0, 0.5, size=(n // 10, 4))]
-
-    student, history = distil_ensemble(ensemble, rows(2000), 400, 64, 1e-2, seed=0)
-    assert [type(layer) for layer in student.layers] == [keras.layers.Dense] * 3
-    assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0])
-    fresh = np.concatenate(rows(2000)).astype("float32")
-    target = mean_logit(ensemble, fresh).numpy()
-    member = ensemble(fresh).numpy()[:, 0]
-    error = np.mean((student(fresh).numpy()[:, 0] - target) ** 2)
-    assert error < 0.05 * np.mean((member - target) ** 2)  # closer than a member is
-    assert error < 0.1 * np.var(target)
 
 
 def test_make_mlp_rejects_a_bad_number_of_members():

@@ -5,7 +5,7 @@ detection" (arXiv 1912.09323): a MAF fitted to normal data with a Jacobian regul
 into an IAF whose tail samples serve as surrogate anomalies for a (1 + eps)-class classifier.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 from tfp_flowad.detector import NFADetector  # noqa: E402
 from tfp_flowad.export import export_saved_model  # noqa: E402

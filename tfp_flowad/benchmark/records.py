@@ -171,12 +171,11 @@ def _stage_seconds(detector) -> dict:
 def _fitted_choices(detector) -> dict:
     """``{"fitted": {...}}``: what an ``NFADetector`` chose from the training rows itself (the
     density's separation of the known anomalies, ``eps_``, the density weight's multiplier, the
-    density's temperature, the classifier model kept and the held-out AUCs it was chosen by)."""
+    classifier model kept and the held-out AUCs it was chosen by)."""
     names = {
         "density_auc": "density_auc_",
         "eps": "eps_",
         "density_scale": "density_scale_",
-        "density_temperature": "density_temperature_",
         "classifier_model": "classifier_model_",
         "classifier_model_aucs": "classifier_model_aucs_",
     }

@@ -13,7 +13,7 @@
 from .nfa import NFADetector
 from .parameters import CLASSIFIER_MODELS, PARAMETERS, USER_FLOWS
 from .scoring import SCORES, anomaly_score, combine_scores, score_terms
-from .selection import DENSITY_SCALES, DENSITY_TEMPERATURES, choose_near_default
+from .selection import DENSITY_SCALES, choose_near_default
 
 __all__ = [
     "NFADetector",
@@ -22,7 +22,6 @@ __all__ = [
     "USER_FLOWS",
     "SCORES",
     "DENSITY_SCALES",
-    "DENSITY_TEMPERATURES",
     "anomaly_score",
     "combine_scores",
     "score_terms",

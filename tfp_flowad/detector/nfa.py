@@ -63,8 +63,6 @@ _CLASS_DOC = """Normalizing-flow anomaly detector (Ryzhikov et al., arXiv 1912.0
         density_auc_, neighbour_auc_: ROC AUC of the known anomalies against held-out normal
             rows under the density and the neighbour term (``None`` one-class).
         eps_: the ``eps`` the classifier trained with (see ``classifier_adaptive_eps``).
-        density_temperature_: the density score's ``T``; ``density_temperature_aucs_``: ROC AUC
-            under each candidate (``None`` without a choice).
         density_scale_: the multiplier of the density's weight (1 unless chosen on held-out
             known anomalies); ``density_scale_aucs_``: held-out ROC AUC of each candidate.
         classifier_model_: the classifier kept (``"mlp"`` or ``"mlp+boosted_trees"``, ...);
@@ -109,21 +107,10 @@ class NFADetector(BaseDetector):
         held_out = encoder.finish(validation[: 2**15]).numpy() if len(validation) else clean_normal
         known = encoder.finish(anomaly).numpy()
 
-        # The density's separation of the known anomalies: its temperature, weight and eps_.
-        self.density_temperature_, self.density_temperature_aucs_ = (
-            selection.choose_density_temperature(
-                self.density_temperature, self.flow_, held_out, known
-            )
-        )
-        aucs = self.density_temperature_aucs_
-        self.density_auc_ = (
-            aucs[str(self.density_temperature_)]
-            if aucs
-            else selection.density_auc(self.flow_, held_out, known, self.density_temperature_)
-        )
-        normal_density = selection.density_scores(
-            self.flow_, clean_normal, self.density_temperature_
-        )
+        # The density's separation of the known anomalies: its weight and eps_.
+        temperature = self.density_temperature
+        self.density_auc_ = selection.density_auc(self.flow_, held_out, known, temperature)
+        normal_density = selection.density_scores(self.flow_, clean_normal, temperature)
         self.neighbours_, self.neighbour_auc_, normal_neighbour = None, None, None
         if self.neighbour_rows and len(clean_normal) >= 2:
             self.neighbours_, self.neighbour_auc_, normal_neighbour = self._timed(
@@ -170,41 +157,24 @@ class NFADetector(BaseDetector):
         if held is not None:
             context = dict(
                 flow=self.flow_,
+                temperature=temperature,
                 held_out=held_out,
                 clean_normal=clean_normal,
                 normal_density=normal_density,
-                temperature=self.density_temperature_,
-                temperature_aucs=self.density_temperature_aucs_,
                 density_auc_value=self.density_auc_,
                 classifier_weight=p["combined_classifier_weight"],
             )
-            chosen, self.classifier_model_aucs_, choice = self._timed(
-                "weight_selection",
-                selection.select_classifier,
-                {name: second for name, (_, second) in candidates.items()},
-                known[held],
-                context,
+            chosen, self.classifier_model_aucs_, (self.density_scale_, self.density_scale_aucs_) = (
+                self._timed(
+                    "weight_selection",
+                    selection.select_classifier,
+                    {name: second for name, (_, second) in candidates.items()},
+                    known[held],
+                    context,
+                )
             )
-            temperature, self.density_scale_, self.density_scale_aucs_ = choice
-            if temperature != self.density_temperature_:
-                self.density_temperature_ = temperature
-                self.density_auc_ = self.density_temperature_aucs_[str(temperature)]
-                normal_density = selection.density_scores(self.flow_, clean_normal, temperature)
         self.classifier_model_ = chosen
         self.classifier_ = candidates[chosen][0]
-        if self.classifier_distillation_steps and self.classifier_.output_shape[-1] > 1:
-            self.classifier_ = self._stage(
-                "classifier_distillation",
-                stages.distil_classifier,
-                encoder,
-                self.classifier_,
-                normal,
-                anomaly,
-                self.sampler_flow_,
-                seed,
-                p,
-                fitted["mlp"][0],
-            )
         self.score_scaling_ = selection.score_scaling(
             normal_density,
             anomaly_score(clean_normal, "classifier", None, self.classifier_).numpy(),
@@ -380,7 +350,7 @@ class NFADetector(BaseDetector):
             flow=self.flow_,
             classifier=self.classifier_,
             scaling=self.score_scaling_,
-            temperature=self.density_temperature_,
+            temperature=self.density_temperature,
             neighbours=self.neighbours_,
             student=self.student_,
         )

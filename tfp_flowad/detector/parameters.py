@@ -286,14 +286,6 @@ PARAMETERS = (
         _number(0.0, np.inf, "neither"),
         "Adam learning rate of the classifier (and of its distillation).",
     ),
-    Parameter(
-        "classifier_distillation_steps",
-        0,
-        _integer(0),
-        "with a number of steps, the fitted ensemble is distilled into one network of a "
-        "member's shape (``distil_ensemble``), which then serves as ``classifier_``; 0 keeps "
-        "the ensemble.",
-    ),
     # -- the combined score
     Parameter(
         "combined_classifier_weight",
@@ -315,11 +307,10 @@ PARAMETERS = (
     Parameter(
         "density_temperature",
         1.0,
-        _or(_number(0.0, np.inf, "neither"), "auto"),
+        _number(0.0, np.inf, "neither"),
         "``T`` of the density score ``-log p_T(x)``, the flow's log-density with its base "
         "Gaussian's scale set to ``T``: a lower ``T`` ranks rows more by how far ``f^-1(x)`` "
-        "lies from the base space's centre. ``'auto'``: with enough known anomalies, the one "
-        "of ``DENSITY_TEMPERATURES`` that separates them best from held-out normal rows.",
+        "lies from the base space's centre.",
     ),
     # -- choices made on held-out known anomalies
     Parameter(

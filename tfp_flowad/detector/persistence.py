@@ -36,7 +36,7 @@ __all__ = [
 
 FORMAT = "tfp_flowad.NFADetector"
 #: the version of the directory layout; ``load`` reads this version only.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "detector.json"
 SCORES_FILE = "training_scores.npz"
 #: the fitted Keras networks, each saved as ``<name without the trailing _>.keras``; a network
@@ -54,8 +54,6 @@ VALUES = (
     "density_scale_aucs_",
     "classifier_model_",
     "classifier_model_aucs_",
-    "density_temperature_",
-    "density_temperature_aucs_",
     "fit_seconds_",
     "history_",
 )

@@ -3,8 +3,8 @@
 The flow never sees the known anomalies, so how well its density separates them from held-out
 normal rows (``density_auc``) is an honest check of the paper's premise that anomalies lie where
 the normal rows' density is low. That separation sets the density's weight in the combined
-score (``score_scaling``), the weight of eq. (6)'s surrogate term (``classifier_adaptive_eps``)
-and the density's temperature (``choose_density_temperature``). With enough known anomalies a
+score (``score_scaling``) and the weight of eq. (6)'s surrogate term
+(``classifier_adaptive_eps``). With enough known anomalies a
 share of them is held out from a second classifier (``selection_rows``), and the density's
 weight multiplier and the classifier model are chosen on them (``select_classifier``).
 
@@ -21,7 +21,6 @@ from .scoring import anomaly_score, combine_scores, median_and_spread, neighbour
 
 __all__ = [
     "DENSITY_SCALES",
-    "DENSITY_TEMPERATURES",
     "MIN_SELECTION_ROWS",
     "choose_near_default",
     "separation_weight",
@@ -29,7 +28,6 @@ __all__ = [
     "score_scaling",
     "density_scores",
     "density_auc",
-    "choose_density_temperature",
     "fit_neighbours",
     "selection_rows",
     "select_classifier",
@@ -37,9 +35,6 @@ __all__ = [
 
 #: the multipliers of the density's weight that ``select_density_scale`` tries.
 DENSITY_SCALES = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
-#: the temperatures that ``choose_density_temperature`` tries (``T^2`` = 1, 1/2, 1/4), the
-#: flow's own density first.
-DENSITY_TEMPERATURES = (1.0, 2**-0.5, 0.5)
 #: the fewest known anomalies held out for, and kept from, the second classifier.
 MIN_SELECTION_ROWS = 10
 
@@ -122,24 +117,6 @@ def density_auc(flow, held_out, anomaly, temperature: float) -> float | None:
     return _separation_auc(lambda rows: density_scores(flow, rows, temperature), held_out, anomaly)
 
 
-def choose_density_temperature(
-    setting, flow, held_out: np.ndarray, anomaly: np.ndarray
-) -> tuple[float, dict[str, float] | None]:
-    """The density score's temperature and the known anomalies' ROC AUC under each candidate
-    (``None`` when there was no choice).
-
-    A number ``setting`` is kept. ``"auto"``: with at least ``MIN_SELECTION_ROWS`` known
-    anomalies, the one of ``DENSITY_TEMPERATURES`` under which the density separates them best
-    from held-out normal rows (``choose_near_default``, the default ``T = 1``); with fewer, 1.
-    """
-    if setting != "auto":
-        return float(setting), None
-    if len(anomaly) < MIN_SELECTION_ROWS:
-        return 1.0, None
-    aucs = {str(t): density_auc(flow, held_out, anomaly, t) for t in DENSITY_TEMPERATURES}
-    return choose_near_default(aucs, DENSITY_TEMPERATURES, 1.0), aucs
-
-
 def fit_neighbours(clean_normal: np.ndarray, held_out, anomaly, rows: int):
     """The neighbour term's network over the first ``rows`` of ``clean_normal`` (normal
     training rows in a random order, the held-out ones not among them), its ROC AUC of the
@@ -176,17 +153,21 @@ def select_classifier(second_classifiers: dict, held_rows: np.ndarray, context: 
     under ``classifier_model="auto"``; or the one configured) to its classifier trained
     without the held-out anomalies ``held_rows`` (encoded features). Each gets its own
     ``select_density_scale``; its held-out ROC AUC is that of the scale chosen. The first
-    candidate keeps ties. ``context`` holds what ``select_density_scale`` needs.
+    candidate keeps ties. ``context`` holds the ``flow`` and its ``temperature`` and what
+    ``select_density_scale`` needs besides.
 
     Returns:
         The chosen name, every candidate's held-out ROC AUC, and the chosen candidate's
-        ``(temperature, density scale, ROC AUC of each scale)``.
+        ``(density scale, ROC AUC of each scale)``.
     """
+    context = dict(context)
+    flow, temperature = context.pop("flow"), context.pop("temperature")
+    density = density_scores(flow, np.concatenate([context["held_out"], held_rows]), temperature)
     selections = {
-        name: select_density_scale(classifier, held_rows, **context)
+        name: select_density_scale(classifier, held_rows, density, **context)
         for name, classifier in second_classifiers.items()
     }
-    held_aucs = {name: aucs[str(scale)] for name, (_, scale, aucs) in selections.items()}
+    held_aucs = {name: aucs[str(scale)] for name, (scale, aucs) in selections.items()}
     chosen = max(held_aucs, key=held_aucs.get)  # the first of equals
     return chosen, held_aucs, selections[chosen]
 
@@ -194,60 +175,34 @@ def select_classifier(second_classifiers: dict, held_rows: np.ndarray, context: 
 def select_density_scale(
     classifier,
     held_rows: np.ndarray,
+    density: np.ndarray,
     *,
-    flow,
     held_out: np.ndarray,
     clean_normal: np.ndarray,
     normal_density: np.ndarray,
-    temperature: float,
-    temperature_aucs: dict | None,
     density_auc_value: float | None,
     classifier_weight: float,
 ):
-    """The density's temperature, the multiplier of its weight in the combined score, and the
-    held-out ROC AUC of each candidate multiplier in ``DENSITY_SCALES``.
+    """The multiplier of the density's weight in the combined score, and the held-out ROC AUC
+    of each candidate multiplier in ``DENSITY_SCALES``.
 
     ``classifier`` was trained without the known anomalies ``held_rows``; each candidate's
-    combined score (with that classifier, the density as the only distance term) ranks them
-    against the ``held_out`` normal rows, and ``choose_near_default`` picks one (default 1).
-    The held-out anomalies are of the known kinds only, so the density, which guards against
-    unseen kinds, is never dropped on a near tie. The chosen multiplier then scales the
-    neighbour term's weight alike.
-
-    The temperature stays ``temperature`` unless it was chosen below 1 and the flow's own
-    density (``T = 1``, weighted by its own separation of the known anomalies) ranks the
-    held-out anomalies better by more than 0.001 with its best multiplier.
+    combined score (with that classifier, the density as the only distance term; ``density``
+    holds the density scores of ``held_out`` then ``held_rows``) ranks them against the
+    ``held_out`` normal rows, and ``choose_near_default`` picks one (default 1). The held-out
+    anomalies are of the known kinds only, so the density, which guards against unseen kinds,
+    is never dropped on a near tie. The chosen multiplier then scales the neighbour term's
+    weight alike.
     """
     rows = np.concatenate([held_out, held_rows])
     labels = np.r_[np.zeros(len(held_out)), np.ones(len(held_rows))]
     classifier_scores = anomaly_score(rows, "classifier", None, classifier)
     normal_classifier = anomaly_score(clean_normal, "classifier", None, classifier).numpy()
-    candidates = [temperature]
-    if temperature_aucs is not None and temperature != 1.0:
-        candidates.append(1.0)
-    choices = {}
-    for candidate in candidates:
-        if candidate == temperature:
-            scaling = score_scaling(
-                normal_density, normal_classifier, classifier_weight, density_auc_value
-            )
-        else:  # T = 1 against the chosen T: its own scaling and weight
-            scaling = score_scaling(
-                density_scores(flow, clean_normal, candidate),
-                normal_classifier,
-                classifier_weight,
-                temperature_aucs[str(candidate)],
-            )
-        density = density_scores(flow, rows, candidate)
-        aucs = {}
-        for scale in DENSITY_SCALES:
-            median, spread, weight = scaling["density"]
-            scaled = {**scaling, "density": [median, spread, scale * weight]}
-            scores = combine_scores(density, classifier_scores, scaled)
-            aucs[str(scale)] = float(roc_auc_score(labels, scores.numpy()))
-        choices[candidate] = (choose_near_default(aucs, DENSITY_SCALES, 1.0), aucs)
-    chosen = candidates[0]
-    best = {t: max(aucs.values()) for t, (_, aucs) in choices.items()}
-    if 1.0 in best and best[1.0] > best[chosen] + 1e-3:
-        chosen = 1.0
-    return (chosen, *choices[chosen])
+    scaling = score_scaling(normal_density, normal_classifier, classifier_weight, density_auc_value)
+    median, spread, weight = scaling["density"]
+    aucs = {}
+    for scale in DENSITY_SCALES:
+        scaled = {**scaling, "density": [median, spread, scale * weight]}
+        scores = combine_scores(density, classifier_scores, scaled)
+        aucs[str(scale)] = float(roc_auc_score(labels, scores.numpy()))
+    return choose_near_default(aucs, DENSITY_SCALES, 1.0), aucs

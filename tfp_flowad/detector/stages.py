@@ -9,8 +9,7 @@
    (1 + eps)-class loss (eq. 6) on normal rows, known anomalies and surrogates;
 
 and after the combined score is set up, ``fit_student``: one network fitted to rank rows like
-the combined score. ``distil_classifier`` optionally turns the classifier ensemble into one
-network.
+the combined score.
 
 Every stage takes ``p``, the detector's parameters with the ``"auto"`` values resolved
 (``tfp_flowad.detector.parameters.resolve_auto``), the ``TabularEncoder`` and raw row matrices
@@ -29,7 +28,6 @@ from tfp_flowad.nn.mlp import make_mlp, select_members
 from tfp_flowad.sampling import MixtureSampler, TailSampler, UniformBoxSampler
 from tfp_flowad.training.classifier import (
     OnePlusEpsTrainer,
-    distil_ensemble,
     make_classifier_dataset,
     steps_per_pass,
 )
@@ -42,21 +40,17 @@ from .parameters import DISTILLED_FLOWS
 from .scoring import median_and_spread
 
 __all__ = [
-    "SURROGATE_POOL",
     "STUDENT_POOL",
     "fit_flow",
     "fit_sampler_flow",
     "surrogate_sampler",
     "fit_mlp_classifier",
     "fit_tree_classifier",
-    "distil_classifier",
     "fit_student",
     "planned_passes",
     "averaging_momentum",
 ]
 
-#: surrogates drawn once for ``distil_classifier``.
-SURROGATE_POOL = 2**16
 #: rows of each kind that ``fit_student`` fits the student on.
 STUDENT_POOL = 2**14
 
@@ -283,29 +277,6 @@ def fit_tree_classifier(
         return fit_boosted_trees(clean_normal, rows, surrogates, p["classifier_gamma"], eps, seed)
 
     return (fit(known), None if held is None else fit(known[~held])), {}
-
-
-def distil_classifier(
-    encoder, classifier, normal, anomaly, sampler_flow, seed: int | None, p: dict, shape_of
-):
-    """``classifier`` (an ensemble, or the mean of the MLP and the trees) distilled into one
-    network of a member of ``shape_of``'s shape (``distil_ensemble``) on the clean normal
-    rows, ``SURROGATE_POOL`` surrogates and the known anomalies."""
-    clean_normal = encoder.finish(normal).numpy()
-    sampler = surrogate_sampler(encoder, clean_normal, sampler_flow, seed, p)
-    parts = [clean_normal, sampler.sample(SURROGATE_POOL)[0].numpy()]
-    if len(anomaly):
-        parts.append(encoder.finish(anomaly).numpy())
-    return distil_ensemble(
-        classifier,
-        parts,
-        p["classifier_distillation_steps"],
-        p["batch_size"],
-        p["classifier_learning_rate"],
-        seed,
-        p["verbose"],
-        shape_of=shape_of,
-    )
 
 
 def fit_student(encoder, normal, anomaly, sampler_flow, seed: int | None, p: dict, combined_score):

@@ -12,14 +12,12 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flowad.losses import one_plus_eps_loss
-from tfp_flowad.nn.mlp import mean_logit, select_members
+from tfp_flowad.nn.mlp import mean_logit
 from tfp_flowad.training import distribute
 from tfp_flowad.training.base import StepModel
-from tfp_flowad.training.students import fit_to_targets
 
 __all__ = [
     "OnePlusEpsTrainer",
-    "distil_ensemble",
     "make_classifier_dataset",
     "reshuffled_passes",
     "steps_per_pass",
@@ -258,66 +256,3 @@ def _flatten_anomalies(batch: dict) -> dict:
     if "anomaly" in batch:
         flat.update(batch["anomaly"])
     return flat
-
-
-def distil_ensemble(
-    ensemble: keras.Model,
-    parts: list[np.ndarray],
-    steps: int,
-    batch_size: int = 1024,
-    learning_rate: float = 1e-3,
-    seed: int | None = None,
-    verbose: int = 0,
-    shape_of: keras.Model | None = None,
-) -> tuple[keras.Model, dict]:
-    """One network that mimics an ensemble: ``min E_x[(logit_S(x) - logit f(x))^2]``, where
-    ``logit f = mean_k logit_k`` is the ensemble's logit (``mean_logit``).
-
-    The student has one member's shape, from fresh initial weights, so it scores a row with
-    ``1 / members`` of the ensemble's multiply-adds (started from a member's weights it would
-    keep that member's verdict away from the rows it was fitted on). Each step draws
-    ``batch_size`` rows of every array in ``parts`` (e.g. normal rows, surrogate anomalies,
-    known anomalies) with replacement, so each region weighs the same whatever its size; the
-    targets are computed once.
-
-    Args:
-        ensemble: a ``make_mlp(..., members=m)`` network, ``m > 1``, or any classifier
-            whose ``mean_logit`` is the target when ``shape_of`` gives the shape.
-        parts: non-empty ``[n_i, D]`` arrays of rows to match the ensemble on.
-        steps: optimizer steps (Adam).
-        batch_size: rows per part and step.
-        learning_rate: Adam learning rate.
-        seed: shuffle seed.
-        verbose: 0 silent, 1 one progress line, 2 Keras' lines.
-        shape_of: the ``make_mlp`` network whose member's shape the student takes (default
-            ``ensemble``), e.g. the MLP part of an MLP averaged with boosted trees.
-
-    Returns:
-        The student (``[batch, D] -> [batch, 1]``) and its Keras history (``loss``: the mean
-        squared logit difference).
-    """
-    shape_of = ensemble if shape_of is None else shape_of
-    student = keras.models.clone_model(select_members(shape_of, [0]))  # fresh weights
-    tables = []
-    for rows in parts:
-        rows = tf.constant(rows, dtype=tf.float32)
-        targets = tf.concat(
-            [
-                mean_logit(ensemble, rows[start : start + 65536])
-                for start in range(0, len(rows), 65536)
-            ],
-            axis=0,
-        )
-        tables.append((rows.numpy(), targets.numpy()))
-    history = fit_to_targets(
-        student,
-        tables,
-        steps,
-        batch_size,
-        learning_rate,
-        "mse",
-        seed,
-        verbose,
-        "classifier_distillation",
-    )
-    return student, history

@@ -1,9 +1,7 @@
 """Student networks: one small MLP fitted to a slower model's outputs on chosen rows.
 
-Two uses in ``NFADetector``: ``distil_ensemble`` (``tfp_flowad.training.classifier``) fits one
-network to the classifier ensemble's logit, and ``fit_score_student`` fits one to the combined
-score, so that a SavedModel serves a score close to the combined one at the cost of a single
-classifier network (the combined score runs the flow, the neighbour search and the ensemble;
+``fit_score_student`` fits one to ``NFADetector``'s combined score, so that a SavedModel serves
+a score close to the combined one at the cost of a single classifier network (the combined score runs the flow, the neighbour search and the ensemble;
 docs/RESULTS.md compares their throughput).
 """
 
