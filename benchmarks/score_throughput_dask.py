@@ -81,7 +81,7 @@ def main(argv=None) -> None:
         with (
             LocalCluster(
                 n_workers=args.workers, threads_per_worker=1, processes=True,
-                dashboard_address=None,
+                dashboard_address="127.0.0.1:0",  # local only, a free port
             ) as cluster,
             Client(cluster) as client,
         ):  # fmt: skip

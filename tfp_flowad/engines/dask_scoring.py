@@ -41,6 +41,7 @@ compressed CSV file cannot be split) and knows its file and first row, for the m
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -65,6 +66,7 @@ __all__ = ["MARKER", "DaskScoreSummary", "saved_model_directory", "score_with_da
 
 #: The summary file of an output folder; its presence marks a folder this module wrote.
 MARKER = "_tfp_flowad_scores.json"
+_SCORE_COLUMNS = ("anomaly_score", "is_anomaly")
 _ABORT = "_abort"  # created in the staging folder to stop the running tasks after a failure
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _READ_ERRORS = (pa.ArrowException, OSError, EOFError, UnicodeDecodeError)
@@ -224,9 +226,6 @@ def _check_keep(keep_columns, name: str) -> list[str]:
     return keep
 
 
-_SCORE_COLUMNS = ("anomaly_score", "is_anomaly")
-
-
 def _model_inputs(model: Path, name: str) -> dict[str, bool]:
     """``{column: numeric?}`` of the SavedModel's ``serving_default`` inputs."""
     import tensorflow as tf
@@ -330,20 +329,28 @@ def _read_model(model: Path) -> _ModelFiles:
 
 @contextlib.contextmanager
 def _connected(client, n_workers):
+    """A client of ``client`` (an address), or of a local cluster started for the call and
+    shut down after it. Dask's log lines below ERROR are left out while it lasts."""
     from distributed import Client, LocalCluster
 
     if isinstance(client, Client):
         yield client
         return
-    with contextlib.ExitStack() as stack:
-        if client is None:
-            client = stack.enter_context(
-                LocalCluster(
-                    n_workers=n_workers, threads_per_worker=1, processes=True,
-                    dashboard_address=None,
-                )
-            )  # fmt: skip
-        yield stack.enter_context(Client(client))
+    dask_logs = logging.getLogger("distributed")
+    level = dask_logs.level
+    dask_logs.setLevel(logging.ERROR)  # its start and stop lines, workers killed at the stop
+    try:
+        with contextlib.ExitStack() as stack:
+            if client is None:
+                client = stack.enter_context(
+                    LocalCluster(
+                        n_workers=n_workers, threads_per_worker=1, processes=True,
+                        dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
+                    )
+                )  # fmt: skip
+            yield stack.enter_context(Client(client))
+    finally:
+        dask_logs.setLevel(level)
 
 
 def _run(client, pieces, model_files, inputs, keep, staging, chunk_rows, name, total):
