@@ -8,7 +8,8 @@ it, so every detector fits from the same sources.
 Sources (``X``):
 
 * rows in memory: a 2-D array, a list of rows or a DataFrame (as ``fit`` has always taken);
-* a CSV file with a header (``.csv``; also compressed, e.g. ``.csv.gz``), a Parquet file, a
+* a CSV file with a header (``.csv``; also compressed: ``.csv.gz``, ``.csv.bz2``,
+  ``.csv.zst``), a Parquet file (``.parquet``), a
   folder of them or a glob (``tfp_flowad.io.tables.table_files``), or a list of those, read in
   that order (each folder's or glob's files in sorted order). Every file must have the same
   columns;
@@ -79,6 +80,8 @@ DEFAULT_MAX_ROWS = 1_000_000
 MAX_ANOMALY_ROWS = 100_000
 #: The sample keys are drawn in blocks of this many rows, each from its own seed.
 KEY_BLOCK_ROWS = 65536
+#: The names of the files read: CSV (compressed too) and Parquet.
+_FILE_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".parquet")
 #: The texts pandas reads as booleans.
 _BOOLEANS = {"True": True, "true": True, "TRUE": True, "False": False, "false": False}
 _BOOLEANS["FALSE"] = False
@@ -272,6 +275,12 @@ def _file_chunks(source, label, chunk_rows, name, label_name) -> Iterator[_Chunk
     """The chunks of every file of ``source``; the files' columns are checked first."""
     items = list(source) if isinstance(source, list | tuple) else [source]
     files = [path for item in items for path in table_files(item, name)]
+    for path in files:
+        if not path.name.endswith(_FILE_SUFFIXES):
+            raise ValueError(
+                f"{name}: {str(path)!r} is not a table file: its name must end in "
+                f"{', '.join(_FILE_SUFFIXES)}"
+            )
     columns = table_columns(files[0], name)
     for path in files[1:]:
         other = table_columns(path, name)
