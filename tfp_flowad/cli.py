@@ -7,74 +7,19 @@ every output (model directory, scores file, SavedModel) appears whole or not at 
 (``tfp_flowad.atomic``). docs/ERRORS.md lists the checks.
 """
 
+import contextlib
 import os
 import sys
 import time
 from pathlib import Path
 
 from tfp_flowad import cli_parser
-from tfp_flowad.io.tables import table_columns
 
 __all__ = ["main", "build_parser"]
 
 
 class CommandError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
-
-
-def _read_table(path: str):
-    """The rows of ``--data``, a CSV file (with a header) or a Parquet file."""
-    import pandas as pd
-
-    file = Path(path)
-    if not file.exists():
-        raise CommandError(f"--data: file {path!r} does not exist")
-    if not file.is_file():
-        raise CommandError(f"--data: {path!r} is not a file")
-    table_columns(file, "--data")  # refuses a header that repeats a name, as pandas would not
-    try:
-        if file.suffix == ".parquet":
-            return pd.read_parquet(file)
-        return pd.read_csv(file)
-    except Exception as error:
-        raise CommandError(f"--data: cannot read {path!r}: {error}") from None
-
-
-def _split_labels(frame, label_column: str | None, normal_value: str | None):
-    """``(X, y)``: ``y = 1`` where the label is not ``normal_value``; no column: one-class."""
-    import numpy as np
-
-    if label_column is None:
-        if normal_value is not None:
-            raise CommandError("--normal-value needs --label-column, a column of the data")
-        return frame, None
-    if label_column not in frame.columns:
-        raise CommandError(
-            f"--label-column: {label_column!r} is not a column of the data; "
-            f"columns are {list(frame.columns)[:20]}"
-        )
-    empty = frame[label_column].isna().to_numpy()
-    if empty.any():
-        raise CommandError(
-            f"--label-column {label_column!r} has empty labels: {int(empty.sum())} of "
-            f"{len(frame)}, the first at row {int(np.argmax(empty))}; give every row a label"
-        )
-    labels = frame[label_column].astype(str)
-    values = sorted(labels.unique().tolist())
-    if normal_value is None:
-        if not _zero_one(labels):
-            raise CommandError(
-                f"--label-column {label_column!r} holds {values[:10]}: give --normal-value, "
-                "or use labels 0 (normal) / 1 (anomaly)"
-            )
-        normal_value = "0"
-    if normal_value not in values:
-        raise CommandError(
-            f"--normal-value {normal_value!r} does not occur in column {label_column!r}; "
-            f"values are {values[:10]}"
-        )
-    y = (labels != normal_value).to_numpy().astype(np.int64)
-    return frame.drop(columns=[label_column]), y
 
 
 def _zero_one(labels) -> bool:
@@ -112,42 +57,53 @@ def _check_model_out(out: str, data: str) -> None:
 
 
 def _cmd_fit(args) -> None:
-    from tfp_flowad.preprocessing import check_table
+    from tfp_flowad.io.training_rows import training_rows
+    from tfp_flowad.training import distribute
 
+    strategy = distribute.make_strategy(args.strategy)  # before any other TensorFlow op
     _check_model_out(args.out, args.data)
-    frame = _read_table(args.data)
-    X, y = _split_labels(frame, args.label_column, args.normal_value)
-    check_table(X, "--data")
+    if args.normal_value is not None and args.label_column is None:
+        raise CommandError("--normal-value needs --label-column, a column of the data")
     detector = _make_detector(
         args,
         contamination=args.contamination,
         flow=args.flow,
-        classifier_distillation_steps=args.classifier_distillation_steps,
         density_temperature=args.density_temperature,
         classifier_model=args.classifier_model,
         neighbour_rows=args.neighbour_rows,
         student_steps=args.student_steps,
     )
-    n_normal = len(X) if y is None else int((y == 0).sum())
-    if n_normal < detector.min_normal_rows:
-        labelled = "" if y is None else f" (labelled {args.normal_value or '0'!r})"
+    start = time.perf_counter()
+    # One pass over --data: a uniform sample of at most --max-rows normal rows (and the known
+    # anomalies), every row checked.
+    rows = training_rows(
+        args.data,
+        args.label_column,
+        max_rows=args.max_rows,
+        random_state=args.seed,
+        categorical_columns=detector.categorical_columns,
+        name="--data",
+        label_name="--label-column",
+        normal_value=args.normal_value,
+        normal_value_name="--normal-value",
+    )
+    if rows.normal_rows_read < detector.min_normal_rows:
+        labelled = "" if args.label_column is None else f" (labelled {args.normal_value or '0'!r})"
         raise CommandError(
-            f"--data holds {n_normal} normal rows{labelled}; at least "
+            f"--data holds {rows.normal_rows_read} normal rows{labelled}; at least "
             f"{detector.min_normal_rows} are needed to fit"
         )
-    start = time.perf_counter()
-    detector.fit(X, y)
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        detector.fit(rows)
+    if not distribute.is_chief(strategy):
+        return
     detector.save(args.out)
-    n_known = 0 if y is None else int(y.sum())
+    n_known = int(rows.labels.sum())
+    read = f", a uniform sample of the {rows.rows_read} rows read" if rows.sampled else ""
     print(
-        f"fitted on {len(X)} rows ({n_known} known anomalies) in "
+        f"fitted on {len(rows.frame)} rows ({n_known} known anomalies){read} in "
         f"{time.perf_counter() - start:.1f} s; saved to {args.out}"
     )
-    if detector.density_temperature_aucs_ is not None:
-        print(
-            f"the density is scored at temperature {detector.density_temperature_:.2f}, the "
-            f"best of {len(detector.density_temperature_aucs_)} on the known anomalies"
-        )
     if detector.density_auc_ is not None:
         print(
             f"the flow's density separates the known anomalies from held-out normal rows with "
@@ -165,12 +121,6 @@ def _cmd_fit(args) -> None:
         print(
             f"the density's weight was scaled by {detector.density_scale_:g}, the best of "
             f"{len(detector.density_scale_aucs_)} candidates on held-out known anomalies"
-        )
-    if "classifier_distillation" in detector.history_:
-        loss = detector.history_["classifier_distillation"]["loss"][-1]
-        print(
-            "the classifier's ensemble was distilled into one network (mean squared logit "
-            f"difference {loss:.3f})"
         )
 
 

@@ -37,11 +37,6 @@ _count = _number_option(int, lambda v: v >= 0, "an integer >= 0")
 _positive_int = _number_option(int, lambda v: v >= 1, "an integer >= 1")
 _positive = _number_option(float, lambda v: 0 < v < float("inf"), "a number > 0")
 _fraction = _number_option(float, lambda v: 0 < v < 0.5, "a number in (0, 0.5)")
-_temperature = _number_option(
-    lambda text: text if text == "auto" else float(text),
-    lambda v: v == "auto" or 0 < v < float("inf"),
-    "'auto' or a number > 0",
-)
 
 
 def _column_names(text: str) -> list[str]:
@@ -93,8 +88,17 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     fit.add_argument(
         "--data",
         required=True,
-        help="training rows, .csv (with a header) or .parquet; every cell filled, numbers "
-        "finite (docs/ERRORS.md)",
+        help="training rows: a .csv (with a header; also .csv.gz) or .parquet file, a folder "
+        "of them, or a glob such as 'logs/*.parquet' (quoted), read once as a stream; every "
+        "cell filled, numbers finite (docs/ERRORS.md); never written to",
+    )
+    fit.add_argument(
+        "--max-rows",
+        type=_positive_int,
+        default=1_000_000,  # tfp_flowad.io.training_rows.DEFAULT_MAX_ROWS
+        help="the most normal rows to train on: with more in --data, a uniform sample of "
+        "this many, drawn in one pass (reservoir sampling, seeded by --seed); known "
+        "anomalies are kept apart from them, up to 100,000 (default: %(default)s)",
     )
     fit.add_argument(
         "--label-column",
@@ -129,21 +133,13 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         "table (docs/RESULTS.md, ablations)",
     )
     fit.add_argument(
-        "--classifier-distillation-steps",
-        type=_count,
-        default=0,
-        help="with known anomalies the classifier is an ensemble of five networks; distil it "
-        "into one by this many steps, so that a model exported with --score classifier "
-        "serves more rows per second (default: %(default)s, keep the ensemble)",
-    )
-    fit.add_argument(
         "--density-temperature",
-        type=_temperature,
+        type=_positive,
         default=1.0,
         help="T of the density score -log p_T(x), the flow's density with its base Gaussian's "
         "scale set to T; a lower T ranks rows more by their distance from the base space's "
-        "centre than by the flow's change of volume. 'auto': chosen on 10 or more known "
-        "anomalies among 1, 0.71, 0.5 (default: %(default)s, the flow's own density)",
+        "centre than by the flow's change of volume (default: %(default)s, the flow's own "
+        "density)",
     )
     fit.add_argument(
         "--neighbour-rows",
@@ -171,6 +167,14 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         "held-out known anomalies rank better without the trees). The trees help most where "
         "the known anomalies teach much; they make the fit longer and the combined score "
         "slower to compute",
+    )
+    fit.add_argument(
+        "--strategy",
+        choices=("none", "mirrored", "multi-worker"),  # training.distribute.STRATEGIES
+        default="none",
+        help="train the TensorFlow stages with a tf.distribute strategy: 'mirrored' on this "
+        "machine's GPUs (else its CPU), 'multi-worker' on the machines that TF_CONFIG names, "
+        "each running this command; only the chief saves (default: %(default)s)",
     )
     common(fit)
     fit.set_defaults(run=commands["fit"])
