@@ -813,6 +813,11 @@ def test_refit_student_replaces_the_student_and_nothing_else(data, tmp_path):
         ):
             detector.refit_student(X, y)
     assert student_scores() == pytest.approx(second)
+    # From a file the same rows give the same student, as fit reads them.
+    path = tmp_path / "train.parquet"
+    X.assign(label=y).to_parquet(path)
+    detector.set_params(student_target_quantile=0.5).refit_student(path, "label")
+    np.testing.assert_allclose(student_scores(), second, rtol=1e-5, atol=1e-5)
 
 
 def test_verbose_one_shows_one_progress_line_per_stage(data, capsys):

@@ -16,10 +16,11 @@ import pandas as pd
 import tensorflow as tf
 
 from tfp_flowad.base import BaseDetector, training_threshold
+from tfp_flowad.io.training_rows import DEFAULT_MAX_ROWS, training_rows
 from tfp_flowad.nn.mlp import mean_of_classifiers
 from tfp_flowad.seeding import seeded
 from tfp_flowad.tracing import releasing_finished_traces
-from tfp_flowad.validation import check_labels, check_min_normal_rows
+from tfp_flowad.validation import check_min_normal_rows
 
 from . import persistence, selection, stages
 from .parameters import PARAMETERS, args_section, check_parameters, resolve_auto
@@ -243,21 +244,28 @@ class NFADetector(BaseDetector):
         return part
 
     @releasing_finished_traces
-    def refit_student(self, X, y=None) -> "NFADetector":
-        """Fits the ``"student"`` score's network again on the training rows ``X`` (and labels
-        ``y``, as given to ``fit``); every other stage stays as fitted.
+    def refit_student(self, X, y=None, *, max_rows: int = DEFAULT_MAX_ROWS) -> "NFADetector":
+        """Fits the ``"student"`` score's network again on the training rows ``X`` (labels
+        ``y``, ``max_rows``: as given to ``fit``, files and datasets too, which then yield the
+        same sample); every other stage stays as fitted.
 
         For tuning what a SavedModel serves: change ``student_steps`` or
         ``student_target_quantile`` (``set_params``), then call this. The student's training
-        scores and threshold are recomputed on ``X``.
+        scores and threshold are recomputed on the sampled rows.
         """
-        frame = self._check_rows(X)
-        y = check_labels(y, len(frame), "y")
-        check_min_normal_rows(y, self.min_normal_rows, "y")
         self._check_parameters()
-        params = self.get_params()
         if not self.student_steps:
             raise ValueError("refit_student needs student_steps >= 1; got 0")
+        sample = training_rows(
+            X,
+            y,
+            max_rows=max_rows,
+            random_state=self.random_state,
+            categorical_columns=self.categorical_columns,
+        )
+        frame, y = self._check_rows(sample.frame), sample.labels
+        check_min_normal_rows(y, self.min_normal_rows, "y")
+        params = self.get_params()
         seed = self.random_state
         normal, _, anomaly = self._training_rows(frame, y, np.random.default_rng(seed))
         with seeded(seed):

@@ -456,7 +456,8 @@ def _chunks(piece: _Piece, columns, chunk_rows: int, name: str):
     try:
         with contextlib.ExitStack() as stack:
             if piece.row_groups is not None:
-                parquet = stack.enter_context(pq.ParquetFile(piece.path))
+                # pre_buffer=False: one row group at a time, not the piece's column chunks.
+                parquet = stack.enter_context(pq.ParquetFile(piece.path, pre_buffer=False))
                 batches = parquet.iter_batches(chunk_rows, list(piece.row_groups), columns)
             else:  # every cell as text, as tfp_flowad.io.tables reads a CSV file
                 options = pa_csv.ConvertOptions(

@@ -234,7 +234,10 @@ def _batches(path: Path, columns, chunk_rows, name) -> Iterator[pa.RecordBatch]:
     """The record batches of one file's ``columns``; reading errors name the file."""
     try:
         if _is_parquet(path):
-            yield from pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=columns)
+            # Without pre-buffering pyarrow reads one row group at a time; with it (the
+            # default) it buffers the whole file's column chunks.
+            parquet = pq.ParquetFile(path, pre_buffer=False)
+            yield from parquet.iter_batches(batch_size=chunk_rows, columns=columns)
             return
         options = pa_csv.ConvertOptions(
             column_types={column: pa.string() for column in columns},
