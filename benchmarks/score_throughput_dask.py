@@ -37,18 +37,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from score_throughput_files import fit, write_table  # noqa: E402
+from score_throughput_files import fit, table_arguments, write_table  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "score_throughput_dask.json"
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the scored file")
-    parser.add_argument("--fit-rows", type=int, default=20_000, help="rows the detector fits on")
-    parser.add_argument("--epochs-scale", type=float, help="shorten the fit (e.g. 0.2)")
-    parser.add_argument("--chunk-rows", type=int, default=65536, help="rows scored at a time")
-    parser.add_argument("--row-group-rows", type=int, default=100_000, help="Parquet row groups")
+    table_arguments(parser)
     parser.add_argument("--partition-rows", type=int, default=100_000, help="rows per task")
     parser.add_argument("--workers", type=int, default=2, help="local cluster's processes")
     parser.add_argument("--rounds", type=int, default=5, help="alternated timings of each")

@@ -36,13 +36,19 @@ RESULTS = Path(__file__).parent / "results" / "score_throughput_files.json"
 MODES = ("streamed", "in memory")
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def table_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the generated table and of the fit scored, shared with
+    ``score_throughput_dask.py``."""
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the scored file")
     parser.add_argument("--fit-rows", type=int, default=20_000, help="rows the detector fits on")
     parser.add_argument("--epochs-scale", type=float, help="shorten the fit (e.g. 0.2)")
     parser.add_argument("--chunk-rows", type=int, default=65536, help="rows scored at a time")
     parser.add_argument("--row-group-rows", type=int, default=100_000, help="Parquet row groups")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    table_arguments(parser)
     parser.add_argument("--kinds", default="student,combined", help="score kinds to time")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS, help="results file")

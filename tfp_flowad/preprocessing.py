@@ -31,7 +31,16 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-__all__ = ["FLOAT32_MAX", "TabularEncoder", "as_frame", "check_table", "column_kinds"]
+__all__ = [
+    "FLOAT32_MAX",
+    "TabularEncoder",
+    "as_frame",
+    "categorical_values",
+    "check_table",
+    "column_kinds",
+    "numeric_values",
+    "refuse_cells",
+]
 
 
 #: The largest magnitude of a numeric value: the encoder and the networks compute in float32.
@@ -125,9 +134,9 @@ def check_table(X, name: str = "X", categorical_columns="auto") -> pd.DataFrame:
     """
     frame = as_frame(X, name)
     numeric, categorical = column_kinds(frame, categorical_columns, name)
-    _numeric_values(frame, numeric, name)
+    numeric_values(frame, numeric, name)
     for column in categorical:
-        _categorical_values(frame, column, name)
+        categorical_values(frame, column, name)
     return frame
 
 
@@ -222,7 +231,7 @@ class TabularEncoder(keras.layers.Layer):
         """
         frame = as_frame(X, "X")
         numeric, categorical = column_kinds(frame, categorical_columns, "X")
-        values = _numeric_values(frame, numeric, "X")
+        values = numeric_values(frame, numeric, "X")
         log_columns, integer_columns, means, stds = [], [], [], []
         for index, column in enumerate(numeric):
             col = values[:, index]
@@ -236,7 +245,7 @@ class TabularEncoder(keras.layers.Layer):
             stds.append(std if std > 1e-12 else 1.0)
         vocabularies = []
         for column in categorical:
-            counts = _categorical_values(frame, column, "X").value_counts()
+            counts = categorical_values(frame, column, "X").value_counts()
             vocabularies.append(sorted(counts.index[:max_categories].tolist()))
         return cls(numeric, categorical, vocabularies, log_columns, integer_columns, means, stds)
 
@@ -269,17 +278,17 @@ class TabularEncoder(keras.layers.Layer):
             ValueError: the first problem found, naming ``name``, the column and the row.
         """
         frame = as_frame(X, name, self.input_columns)
-        _numeric_values(frame, self.numeric_columns, name)
+        numeric_values(frame, self.numeric_columns, name)
         for column in self.categorical_columns:
-            _categorical_values(frame, column, name)
+            categorical_values(frame, column, name)
         return frame
 
     def raw_matrix(self, X, name: str = "X") -> np.ndarray:
         """``[n, D]`` float32: raw numeric values, then the one-hot blocks (no scaling yet)."""
         frame = as_frame(X, name, self.input_columns)
-        blocks = [_numeric_values(frame, self.numeric_columns, name)]
+        blocks = [numeric_values(frame, self.numeric_columns, name)]
         for column, vocab in zip(self.categorical_columns, self.vocabularies, strict=True):
-            codes = pd.Categorical(_categorical_values(frame, column, name), categories=vocab).codes
+            codes = pd.Categorical(categorical_values(frame, column, name), categories=vocab).codes
             onehot = np.zeros((len(frame), len(vocab)), np.float32)
             known = codes >= 0
             onehot[np.nonzero(known)[0], codes[known]] = 1.0
@@ -332,12 +341,12 @@ class TabularEncoder(keras.layers.Layer):
                 refuses; the message names ``name``, the column and the row.
         """
         frame = as_frame(X, name, self.input_columns)
-        values = _numeric_values(frame, self.numeric_columns, name)
+        values = numeric_values(frame, self.numeric_columns, name)
         tensors = {
             c: tf.constant(values[:, i], tf.float32) for i, c in enumerate(self.numeric_columns)
         }
         for column in self.categorical_columns:
-            text = _categorical_values(frame, column, name).to_numpy(dtype=object)
+            text = categorical_values(frame, column, name).to_numpy(dtype=object)
             tensors[column] = tf.constant(text, tf.string)
         return tensors
 
@@ -394,7 +403,7 @@ def _vocabulary_fingerprints(vocabulary: list[str]) -> np.ndarray:
     return hashes
 
 
-def _numeric_values(frame: pd.DataFrame, columns: list[str], name: str) -> np.ndarray:
+def numeric_values(frame: pd.DataFrame, columns: list[str], name: str) -> np.ndarray:
     """The numeric columns as float64 ``[n, len(columns)]``.
 
     Raises:
@@ -413,16 +422,16 @@ def _numeric_values(frame: pd.DataFrame, columns: list[str], name: str) -> np.nd
             numbers = cells.astype(np.float64)
         else:
             numbers = pd.to_numeric(cells, errors="coerce").astype(np.float64)
-            _refuse(
+            refuse_cells(
                 cells.notna() & numbers.isna(),
                 cells,
                 name,
                 "cells that are not numbers, though most of its values are",
                 "; fix or drop those rows, or declare the column in categorical_columns",
             )
-        _refuse(cells.isna(), cells, name, "empty cells (NaN)", "; fill or drop those rows")
-        _refuse(np.isinf(numbers), cells, name, "infinite values")
-        _refuse(
+        refuse_cells(cells.isna(), cells, name, "empty cells (NaN)", "; fill or drop those rows")
+        refuse_cells(np.isinf(numbers), cells, name, "infinite values")
+        refuse_cells(
             numbers.abs() > FLOAT32_MAX,
             cells,
             name,
@@ -432,18 +441,20 @@ def _numeric_values(frame: pd.DataFrame, columns: list[str], name: str) -> np.nd
     return values
 
 
-def _categorical_values(frame: pd.DataFrame, column: str, name: str) -> pd.Series:
+def categorical_values(frame: pd.DataFrame, column: str, name: str) -> pd.Series:
     """A categorical column's values as text.
 
     Raises:
         ValueError: the column has empty cells.
     """
     cells = frame[column]
-    _refuse(cells.isna(), cells, name, "empty cells", "; fill them with a value, e.g. 'missing'")
+    refuse_cells(
+        cells.isna(), cells, name, "empty cells", "; fill them with a value, e.g. 'missing'"
+    )
     return cells.astype(str)
 
 
-def _refuse(bad, cells: pd.Series, name: str, what: str, advice: str = "") -> None:
+def refuse_cells(bad, cells: pd.Series, name: str, what: str, advice: str = "") -> None:
     """Raises ``ValueError`` when the boolean mask ``bad`` marks any of ``cells``: the message
     names the column, says ``what`` it has (e.g. "empty cells"), how many of its cells, and the
     first one's row and value, then ``advice``."""

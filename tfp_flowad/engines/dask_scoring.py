@@ -61,6 +61,7 @@ import pyarrow.parquet as pq
 from tfp_flowad.atomic import atomic_directory
 from tfp_flowad.io.scores import ScoreSummary
 from tfp_flowad.io.tables import EMPTY_CELLS, table_columns, table_files
+from tfp_flowad.preprocessing import categorical_values, numeric_values
 
 __all__ = ["MARKER", "DaskScoreSummary", "saved_model_directory", "score_with_dask"]
 
@@ -68,7 +69,6 @@ __all__ = ["MARKER", "DaskScoreSummary", "saved_model_directory", "score_with_da
 MARKER = "_tfp_flowad_scores.json"
 _SCORE_COLUMNS = ("anomaly_score", "is_anomaly")
 _ABORT = "_abort"  # created in the staging folder to stop the running tasks after a failure
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _READ_ERRORS = (pa.ArrowException, OSError, EOFError, UnicodeDecodeError)
 _DEFAULT_NAMES = {k: k for k in ("model_dir", "source", "out", "keep_columns")}
 
@@ -484,28 +484,9 @@ def _tensor(cells: pa.ChunkedArray, column: str, numeric: bool, start: int, wher
     if numeric and pa.types.is_string(cells.type):
         with contextlib.suppress(pa.ArrowInvalid):  # else the text is named below
             cells = pc.cast(cells, pa.float64())
-    series = cells.to_pandas().rename(column)
-    series.index = pd.RangeIndex(start, start + len(series))
+    frame = cells.to_pandas().rename(column).to_frame()
+    frame.index = pd.RangeIndex(start, start + len(frame))
     if not numeric:
-        _refuse(series.isna(), series, where, "empty cells")
-        return tf.constant(series.astype(str).to_numpy(dtype=object), tf.string)
-    if series.dtype.kind in "mMc":
-        raise ValueError(f"{where}: column {series.name!r} is of dtype {series.dtype}")
-    numbers = pd.to_numeric(series, errors="coerce").astype(np.float64)
-    _refuse(series.notna() & numbers.isna(), series, where, "cells that are not numbers")
-    _refuse(series.isna(), series, where, "empty cells (NaN)")
-    _refuse(np.isinf(numbers), series, where, "infinite values")
-    _refuse(numbers.abs() > _FLOAT32_MAX, series, where, "values beyond the float32 range")
-    return tf.constant(numbers.to_numpy(), tf.float32)
-
-
-def _refuse(bad, cells: pd.Series, where: str, what: str) -> None:
-    bad = np.asarray(bad, bool)
-    if bad.any():
-        first = int(np.argmax(bad))
-        value = cells.iloc[first]
-        value = value.item() if isinstance(value, np.generic) else value
-        raise ValueError(
-            f"{where}: column {cells.name!r} has {what}: {int(bad.sum())} of {len(cells)}, the "
-            f"first at row {cells.index[first]}: {value!r}"
-        )
+        values = categorical_values(frame, column, where).to_numpy(dtype=object)
+        return tf.constant(values, tf.string)
+    return tf.constant(numeric_values(frame, [column], where)[:, 0], tf.float32)

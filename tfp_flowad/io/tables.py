@@ -128,7 +128,7 @@ def table_columns(path, name: str = "source") -> list[str]:
     """
     path = Path(path)
     try:
-        if _is_parquet(path):
+        if is_parquet(path):
             names = [c for c in pq.read_schema(path).names if not _UNNAMED_INDEX.fullmatch(c)]
         else:
             with pa.input_stream(str(path), compression="detect") as raw:
@@ -205,7 +205,7 @@ def _folder_files(folder: Path) -> list[Path]:
     )
 
 
-def _is_parquet(path: Path) -> bool:
+def is_parquet(path: Path) -> bool:
     return path.suffix == ".parquet"
 
 
@@ -216,24 +216,33 @@ def _chunks(files, encoder, columns, chunk_rows, name) -> Iterator[Chunk]:
             encoder.categorical_columns, encoder.vocabularies, strict=True
         )
     }
+    for path, start, table in file_tables(files, columns, chunk_rows, name):
+        from_csv = not is_parquet(path)
+        frame = pd.DataFrame(
+            {
+                column: _as_read(table.column(column), encoder, spellings, column, from_csv)
+                for column in columns
+            }
+        )
+        frame.index = pd.RangeIndex(start, start + table.num_rows)
+        yield Chunk(path, start, frame, table)
+
+
+def file_tables(files, columns, chunk_rows: int, name: str) -> Iterator[tuple[Path, int, pa.Table]]:
+    """``(path, first row in the file, table)``: ``columns`` of ``files``, file after file, in
+    tables of ``chunk_rows`` rows (a file's last one fewer); a CSV file's cells are text.
+    Reading errors name the file."""
     for path in files:
-        start, from_csv = 0, not _is_parquet(path)
+        start = 0
         for table in _rechunked(_batches(path, columns, chunk_rows, name), chunk_rows):
-            frame = pd.DataFrame(
-                {
-                    column: _as_read(table.column(column), encoder, spellings, column, from_csv)
-                    for column in columns
-                }
-            )
-            frame.index = pd.RangeIndex(start, start + table.num_rows)
-            yield Chunk(path, start, frame, table)
+            yield path, start, table
             start += table.num_rows
 
 
 def _batches(path: Path, columns, chunk_rows, name) -> Iterator[pa.RecordBatch]:
     """The record batches of one file's ``columns``; reading errors name the file."""
     try:
-        if _is_parquet(path):
+        if is_parquet(path):
             # Without pre-buffering pyarrow reads one row group at a time; with it (the
             # default) it buffers the whole file's column chunks.
             parquet = pq.ParquetFile(path, pre_buffer=False)
@@ -320,6 +329,6 @@ def _spelled(cells: pd.Series, spelling) -> pd.Series:
 
 def parquet_rows(files) -> int | None:
     """The rows of ``files`` when they are all Parquet (their metadata tells), else ``None``."""
-    if not all(_is_parquet(path) for path in files):
+    if not all(is_parquet(path) for path in files):
         return None
     return sum(pq.ParquetFile(path).metadata.num_rows for path in files)

@@ -54,14 +54,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import tensorflow as tf
 
-from tfp_flowad.io.tables import _batches, _is_parquet, _rechunked, table_columns, table_files
+from tfp_flowad.io.tables import file_tables, is_parquet, table_columns, table_files
 from tfp_flowad.preprocessing import (
     FLOAT32_MAX,
-    _numeric_values,
-    _refuse,
     as_frame,
     check_table,
     column_kinds,
+    numeric_values,
+    refuse_cells,
 )
 from tfp_flowad.validation import check_labels
 
@@ -300,20 +300,18 @@ def _file_chunks(source, label, chunk_rows, name, label_name) -> Iterator[_Chunk
 
 
 def _read_files(files, columns, chunk_rows, name) -> Iterator[_Chunk]:
-    for path in files:
-        start, from_csv = 0, not _is_parquet(path)
-        for table in _rechunked(_batches(path, columns, chunk_rows, name), chunk_rows):
-            frame = pd.DataFrame(
-                {
-                    column: _csv_cells(table.column(column))
-                    if from_csv
-                    else table.column(column).to_pandas()
-                    for column in columns
-                }
-            )
-            frame.index = pd.RangeIndex(start, start + table.num_rows)
-            yield _Chunk(path, frame)
-            start += table.num_rows
+    for path, start, table in file_tables(files, columns, chunk_rows, name):
+        from_csv = not is_parquet(path)
+        frame = pd.DataFrame(
+            {
+                column: _csv_cells(table.column(column))
+                if from_csv
+                else table.column(column).to_pandas()
+                for column in columns
+            }
+        )
+        frame.index = pd.RangeIndex(start, start + table.num_rows)
+        yield _Chunk(path, frame)
 
 
 def _csv_cells(cells: pa.ChunkedArray) -> pd.Series:
@@ -502,9 +500,9 @@ class _ColumnKinds:
             self.kinds.setdefault(column, set()).add(kind)
             try:
                 if kind == "number" and not declared:
-                    _numeric_values(chunk.frame, [column], self.name)
+                    numeric_values(chunk.frame, [column], self.name)
                 else:
-                    _refuse(
+                    refuse_cells(
                         cells.isna(),
                         cells,
                         self.name,
