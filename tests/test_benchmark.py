@@ -438,11 +438,13 @@ def test_differences_say_what_an_option_changes():
         ("never run together", "xgbod", "knn-oc"),
     ]
     lines = render_differences(TOY, ["toy"], pairs).splitlines()
+    # Seeds are paired: one-class compares seed 0 alone (0.90 - 0.86), not the mean of seeds 0
+    # and 1 (0.85) against seed 0.
     assert lines[2:] == [
-        "| the neighbour term | `normalising-flow` against `nf-no-neighbours` | 3 | +0.0133 | 1 "
-        "| 1 | toy synthetic-global (+0.0500) | toy one-class (-0.0100) |",
-        "| on one-class | `normalising-flow` against `nf-no-neighbours` | 1 | -0.0100 | 0 | 1 | – "
-        "| toy one-class (-0.0100) |",
+        "| the neighbour term | `normalising-flow` against `nf-no-neighbours` | 3 | +0.0300 | 2 "
+        "| 0 | toy synthetic-global (+0.0500) | – |",
+        "| on one-class | `normalising-flow` against `nf-no-neighbours` | 1 | +0.0400 | 1 | 0 | "
+        "toy one-class (+0.0400) | – |",
     ]
 
 

@@ -292,6 +292,25 @@ def render_overview(
     return "\n".join(lines) + "\n"
 
 
+def paired_changes(
+    records: list[dict], datasets: Iterable[str], method: str, compared: str, keep=None
+) -> list[tuple[float, str, str]]:
+    """``(change, dataset, task)`` for every task of ``datasets`` (in order) where both methods
+    have records of a seed and ``keep(dataset, task)`` (default: every such task): the change
+    of the ROC AUC from ``compared`` to ``method``, the mean over the seeds both have."""
+    by_seed = {}
+    for r in records:
+        by_seed.setdefault((r["dataset"], r["task"], r["method"]), {})[r["seed"]] = r["roc_auc"]
+    changes = []
+    for dataset, task, _ in _columns(records, datasets):
+        first = by_seed.get((dataset, task, method), {})
+        second = by_seed.get((dataset, task, compared), {})
+        seeds = sorted(set(first) & set(second))
+        if seeds and (keep is None or keep(dataset, task)):
+            changes.append((float(np.mean([first[s] - second[s] for s in seeds])), dataset, task))
+    return changes
+
+
 def render_differences(
     results: Iterable[dict],
     datasets: Iterable[str],
@@ -301,9 +320,9 @@ def render_differences(
 
     Each pair is ``(label, method, compared)`` or ``(label, method, compared, keep)``, where
     ``keep(dataset, task) -> bool`` chooses the tasks to compare (default: every task where both
-    methods have records). Over those tasks: the mean change of the mean ROC AUC from
-    ``compared`` to ``method``, how many tasks it raises and lowers by 0.0005 or more, and the
-    largest rise and fall with their task.
+    methods have records). Over those tasks: the mean change of the ROC AUC from ``compared``
+    to ``method`` (on each task, the mean over the seeds that both have records of), how many
+    tasks it raises and lowers by 0.0005 or more, and the largest rise and fall with their task.
     """
     records = list(results)
     datasets = list(datasets)
@@ -314,11 +333,7 @@ def render_differences(
     for pair in pairs:
         label, method, compared = pair[:3]
         keep = pair[3] if len(pair) > 3 else None
-        changes = [
-            (means[method] - means[compared], dataset, task)
-            for dataset, task, means in _columns(records, datasets)
-            if method in means and compared in means and (keep is None or keep(dataset, task))
-        ]
+        changes = paired_changes(records, datasets, method, compared, keep)
         if not changes:
             continue
         mean = float(np.mean([change for change, _, _ in changes]))

@@ -21,7 +21,7 @@ fold the replica's id into the seed, so replicas draw different samples; the see
 advance in step on every replica.
 
 With one replica (no strategy, or a strategy of one device) every function here returns its
-input or the plain Keras draw, and a step traces the same graph as before this module existed:
+input or the plain Keras draw, and a step traces the same graph as a model that never calls them:
 the default fit is unchanged to the last bit.
 """
 
