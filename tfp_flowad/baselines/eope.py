@@ -476,8 +476,9 @@ class EnergyOnePlusEpsTrainer(OnePlusEpsTrainer):
         kwargs.pop("surrogates_per_step", None)
         super().__init__(network, sampler, gamma, eps, sampler.n_samples, **kwargs)
         self.normaliser_samples = int(normaliser_samples)
-        for name in ("log_normaliser", *sampler.metric_names):
-            self.trackers[name] = keras.metrics.Mean(name=name)
+
+    def logged_names(self) -> tuple[str, ...]:
+        return (*super().logged_names(), "log_normaliser", *self.sampler.metric_names)
 
     def logit(self, x: tf.Tensor) -> tf.Tensor:
         """``logit f(x)`` in inference mode, ``[batch]``."""

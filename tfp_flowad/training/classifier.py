@@ -62,11 +62,13 @@ class OnePlusEpsTrainer(StepModel):
         self.gamma = gamma
         self.eps = eps
         self.surrogates_per_step = surrogates_per_step
-        self.trackers = {
-            name: keras.metrics.Mean(name=name)
-            for name in ("loss", "normal", "anomaly", "surrogate")
-        }
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.logged_names()}
         self.build()
+
+    def logged_names(self) -> tuple[str, ...]:
+        """The values each step logs, one ``Mean`` tracker each (created before ``build``,
+        which locks the model's state)."""
+        return ("loss", "normal", "anomaly", "surrogate")
 
     @property
     def metrics(self):
