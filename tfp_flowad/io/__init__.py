@@ -1,5 +1,6 @@
 """Tables of any size: read as a stream of chunks (``tables``), scored chunk by chunk into
-a scores file (``scores``), and sampled in one pass for training (``training_rows``)."""
+a scores file (``scores``), and sampled in one pass for training (``training_rows``, by the
+random keys of ``reservoir``)."""
 
 from tfp_flowad.io.scores import ScoreSummary, score_file
 from tfp_flowad.io.tables import (

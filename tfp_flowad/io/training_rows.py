@@ -54,6 +54,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import tensorflow as tf
 
+from tfp_flowad.io.reservoir import Reservoir, sample_keys, smallest_keys
 from tfp_flowad.io.tables import file_tables, is_parquet, table_columns, table_files
 from tfp_flowad.preprocessing import (
     FLOAT32_MAX,
@@ -67,7 +68,6 @@ from tfp_flowad.validation import check_labels
 
 __all__ = [
     "DEFAULT_MAX_ROWS",
-    "KEY_BLOCK_ROWS",
     "MAX_ANOMALY_ROWS",
     "TrainingRows",
     "is_source",
@@ -78,8 +78,6 @@ __all__ = [
 DEFAULT_MAX_ROWS = 1_000_000
 #: The known anomalies a fit keeps at most (a uniform sample of them beyond that).
 MAX_ANOMALY_ROWS = 100_000
-#: The sample keys are drawn in blocks of this many rows, each from its own seed.
-KEY_BLOCK_ROWS = 65536
 #: The names of the files read: CSV (compressed too) and Parquet.
 _FILE_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".parquet")
 #: The texts pandas reads as booleans.
@@ -203,28 +201,6 @@ def _seed(random_state) -> int:
     return int(random_state) % 2**64
 
 
-def sample_keys(seed: int, stream: int, first: int, count: int) -> np.ndarray:
-    """The keys of rows ``first`` to ``first + count - 1`` of a stream of rows (0: normal rows,
-    1: known anomalies): uniform in [0, 1), block ``b`` of ``KEY_BLOCK_ROWS`` keys drawn from
-    ``numpy.random.default_rng([seed, stream, b])``, so a row's key does not depend on how the
-    rows are read."""
-    if count == 0:
-        return np.zeros(0)
-    blocks = range(first // KEY_BLOCK_ROWS, (first + count - 1) // KEY_BLOCK_ROWS + 1)
-    keys = np.concatenate(
-        [np.random.default_rng([seed, stream, b]).random(KEY_BLOCK_ROWS) for b in blocks]
-    )
-    offset = first - blocks[0] * KEY_BLOCK_ROWS
-    return keys[offset : offset + count]
-
-
-def _smallest(keys: np.ndarray, positions: np.ndarray, capacity: int) -> np.ndarray:
-    """The indices of the ``capacity`` smallest keys (ties: the earlier position first)."""
-    if len(keys) <= capacity:
-        return np.arange(len(keys))
-    return np.lexsort((positions, keys))[:capacity]
-
-
 # ----------------------------------------------------------------------- rows in memory
 def _rows_in_memory(X, y, max_rows, max_anomaly_rows, seed, categorical_columns, name, label):
     """All of ``X`` when within the caps (as ``fit`` has always taken it), else the sample,
@@ -248,7 +224,7 @@ def _rows_in_memory(X, y, max_rows, max_anomaly_rows, seed, categorical_columns,
     kept = np.sort(
         np.concatenate(
             [
-                rows[_smallest(sample_keys(seed, stream, 0, len(rows)), rows, cap)]
+                rows[smallest_keys(sample_keys(seed, stream, 0, len(rows)), rows, cap)]
                 for stream, rows, cap in ((0, normal, max_rows), (1, anomaly, max_anomaly_rows))
             ]
         )
@@ -424,49 +400,6 @@ class _Labels:
             )
 
 
-class _Reservoir:
-    """The rows of the smallest ``capacity`` keys among those added (module docstring)."""
-
-    def __init__(self, capacity: int, seed: int, stream: int):
-        self.capacity, self.seed, self.stream = capacity, seed, stream
-        self.seen = 0  # rows added so far
-        self.pieces: list[tuple[np.ndarray, np.ndarray, pd.DataFrame]] = []
-        self.kept = 0
-        # rows with a key at or above it cannot be kept
-        self.threshold = np.inf if capacity > 0 else -np.inf
-        self.slack = max(capacity // 4, 1024)
-
-    def add(self, frame: pd.DataFrame, positions: np.ndarray) -> None:
-        """Adds the next ``len(frame)`` rows of the stream (``positions``: in the source)."""
-        keys = sample_keys(self.seed, self.stream, self.seen, len(frame))
-        self.seen += len(frame)
-        keep = keys < self.threshold
-        if keep.any():
-            self.pieces.append((keys[keep], positions[keep], frame[keep]))
-            self.kept += int(keep.sum())
-        if self.kept > self.capacity + self.slack:
-            self._prune()
-
-    def _prune(self) -> None:
-        keys = np.concatenate([piece[0] for piece in self.pieces])
-        positions = np.concatenate([piece[1] for piece in self.pieces])
-        frame = pd.concat([piece[2] for piece in self.pieces])
-        chosen = np.sort(_smallest(keys, positions, self.capacity))
-        if self.capacity and len(chosen) == self.capacity:
-            self.threshold = keys[chosen].max()
-        self.pieces = [(keys[chosen], positions[chosen], frame.iloc[chosen])]
-        self.kept = len(chosen)
-
-    def rows(self) -> tuple[np.ndarray, list[pd.DataFrame]]:
-        """The kept rows' positions and frames (the pieces, each in source order)."""
-        if self.kept > self.capacity:
-            self._prune()
-        return (
-            np.concatenate([piece[1] for piece in self.pieces] or [np.zeros(0, np.int64)]),
-            [piece[2] for piece in self.pieces],
-        )
-
-
 class _ColumnKinds:
     """What the checks of a column learn over the stream, to decide its kind at the end and to
     refuse a numeric column's non-numbers (module docstring)."""
@@ -571,8 +504,8 @@ class _Stream:
 
     def __init__(self, chunks, labels, max_rows, max_anomaly_rows, seed, categorical, name):
         self.chunks, self.labels, self.name = chunks, labels, name
-        self.normal = _Reservoir(max_rows, seed, 0)
-        self.anomaly = _Reservoir(max_anomaly_rows, seed, 1)
+        self.normal = Reservoir(max_rows, seed, 0)
+        self.anomaly = Reservoir(max_anomaly_rows, seed, 1)
         self.kinds = _ColumnKinds(name, categorical)
         self.columns: list[str] | None = None
 
