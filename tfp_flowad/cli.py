@@ -22,11 +22,6 @@ class CommandError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
-def _zero_one(labels) -> bool:
-    """Whether string ``labels`` are all ``"0"`` or ``"1"``."""
-    return set(labels.unique()) <= {"0", "1"}
-
-
 def _make_detector(args, **params):
     """An ``NFADetector`` from the common options (seed, verbosity, ``--epochs-scale``)."""
     from tfp_flowad import NFADetector

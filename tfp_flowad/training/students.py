@@ -35,7 +35,6 @@ def fit_to_targets(
     loss,
     seed: int | None = None,
     verbose: int = 0,
-    stage: str = "student",
 ) -> dict:
     """Fits ``student`` (Adam) to ``(rows, targets)`` pairs: each step draws ``batch_size`` rows
     of every table with replacement, so each table weighs the same whatever its size.
@@ -49,7 +48,6 @@ def fit_to_targets(
         loss: a Keras loss of ``(targets [b, 1], outputs [b, 1])``.
         seed: seed of the row draws.
         verbose: 0 silent, 1 one progress line (``StageProgress``), 2 Keras' lines.
-        stage: the name the progress line gives.
 
     Returns:
         The Keras history (``loss`` per epoch; one epoch of ``steps`` steps).
@@ -91,7 +89,7 @@ def fit_to_targets(
         dataset.prefetch(tf.data.AUTOTUNE),
         epochs=1,
         shuffle=False,
-        **fit_options(verbose, stage, steps),
+        **fit_options(verbose, "student", steps),
     )
     return history.history
 
