@@ -154,8 +154,8 @@ class Flow(StepModel, abc.ABC):
         """``L_J`` at base samples ``z`` (eq. 40) and its gradients in every trainable weight.
 
         Taken by a tape of its own, so the caller can run it under a ``tf.cond`` that no outer
-        tape differentiates: the gradient of a conditional sequential MAF pass takes many
-        seconds to trace.
+        tape differentiates. Autodiff through the sampling pass here; a flow whose sampling
+        pass is sequential (the MAF) overrides this with a cheaper exact gradient.
         """
         with tf.GradientTape() as tape:
             penalty = jacobian_penalty(self.forward_log_det_jacobian(z))
