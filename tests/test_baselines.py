@@ -15,9 +15,9 @@ from sklearn.neighbors import NearestNeighbors
 from tfp_flowad import NFADetector
 from tfp_flowad.baselines import BASELINES, REFERENCE_BASELINES, KerasBaseline, group_soft_threshold
 from tfp_flowad.baselines.deep_svdd import deep_sad_loss
+from tfp_flowad.baselines.energy_samplers import HMCEnergySampler
 from tfp_flowad.baselines.eope import (
     EnergyOnePlusEpsTrainer,
-    HMCEnergySampler,
     energy_surrogate_loss,
     estimate_log_normaliser,
 )

@@ -32,12 +32,12 @@ Examples:
 from tfp_flowad.baselines.classifiers import SemiSupervisedClassifier, TwoClassClassifier
 from tfp_flowad.baselines.common import Baseline, KerasBaseline
 from tfp_flowad.baselines.deep_svdd import DeepSAD, DeepSVDD
-from tfp_flowad.baselines.eope import (
-    EnergyOnePlusEpsTrainer,
+from tfp_flowad.baselines.energy_samplers import (
     GeneratorEnergySampler,
     HMCEnergySampler,
     RMSPropEnergySampler,
 )
+from tfp_flowad.baselines.eope import EnergyOnePlusEpsTrainer
 from tfp_flowad.baselines.ope import BruteForceOPE, DeepEnergyOPE, HMCEnergyOPE, RMSPropEnergyOPE
 from tfp_flowad.baselines.reference import (
     BoostedTreesClassifier,

@@ -16,13 +16,13 @@ import keras
 import numpy as np
 
 from tfp_flowad.baselines.common import ClassifierBaseline, baseline
-from tfp_flowad.baselines.eope import (
-    EnergyOnePlusEpsTrainer,
+from tfp_flowad.baselines.energy_samplers import (
     EnergySampler,
     GeneratorEnergySampler,
     HMCEnergySampler,
     RMSPropEnergySampler,
 )
+from tfp_flowad.baselines.eope import EnergyOnePlusEpsTrainer
 from tfp_flowad.sampling import UniformBoxSampler
 from tfp_flowad.training.classifier import OnePlusEpsTrainer
 
