@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -96,6 +97,8 @@ def scoring_rate(detector, X) -> float:
 def measure(case: str) -> dict:
     X, y, X_test, y_test = case_rows(case)
     entry = {"case": case, "train_rows": int(len(y)), "known": int(np.sum(y))}
+    # What else ran: the one-minute load average before this case (2 cores; about 1 is quiet).
+    entry["load_average"] = round(os.getloadavg()[0], 2)
     fitted = {}
     reference = "deep-sad" if entry["known"] else "deep-svdd-oc"
     entry["reference_name"] = reference

@@ -669,6 +669,22 @@ def fit_cost() -> list[str]:
             f"{fmt(reference['roc_auc'])} | {default['score_rows_per_second']:,} | "
             f"{reference['score_rows_per_second']:,} |"
         )
+    stages = list(dict.fromkeys(s for e in cases.values() for s in e["default"]["stage_seconds"]))
+    stage_lines = [
+        "| table | " + " | ".join(stages) + " |",
+        "|---|" + "---|" * len(stages),
+    ]
+    for case, entry in cases.items():
+        default, fixed = entry["default"]["stage_seconds"], entry["one step"]["stage_seconds"]
+        cells = [f"{default[s]:.1f} / {fixed[s]:.1f}" if s in default else "–" for s in stages]
+        stage_lines.append(f"| {case} | " + " | ".join(cells) + " |")
+    loads = [e["load_average"] for e in cases.values() if "load_average" in e]
+    measured = (
+        f"Measured on 2 cores, one-minute load average {min(loads):.1f} to {max(loads):.1f} "
+        "before each case (about 1 is this benchmark alone)"
+        if loads
+        else "Measured on 2 cores while another benchmark ran"
+    )
     return [
         "### What a fit costs (`benchmarks/fit_cost.py`)\n",
         "The default fit (seed 0) at several table sizes, beside the same fit cut to one step a "
@@ -677,9 +693,10 @@ def fit_cost() -> list[str]:
         "detector of the task on the same rows, and the in-process scoring rate of both on the "
         "test rows. `300` is cardio with 300 normal training rows, `5000` magic.gamma with "
         "5,000 (and its 5 % task's known anomalies), `kdd99` KDD-99's one-class and k=1 tasks. "
-        "Measured on 2 cores while another benchmark ran; `python benchmarks/fit_cost.py` "
-        "prints each stage.\n",
+        f"{measured}; timings on this machine vary from run to run.\n",
         "\n".join(lines) + "\n",
+        "Seconds of each stage, the default's / the one-step fit's (its fixed cost):\n",
+        "\n".join(stage_lines) + "\n",
     ]
 
 
