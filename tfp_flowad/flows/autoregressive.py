@@ -106,11 +106,10 @@ class MAF(_AutoregressiveFlow):
         ``y_k``, so the adjoints run backwards through the steps: ``v_k`` solves
         ``J_k^T v_k = ybar_k`` (the total adjoint of ``y_k``), the weights get
         ``-v_k^T dg_k/dtheta`` and ``ubar_{k-1} = v_k``. ``J_k`` is triangular with diagonal
-        ``exp(-alpha_k)``, so ``v_k`` takes ``D - 1`` Jacobi sweeps of one vector-Jacobian
-        product each (exact: the off-diagonal part is nilpotent). The weights' gradient is
-        then that of ``L_J(y, theta) - sum_k v_k . g_k(y_k; theta)`` with ``y`` and ``v``
-        held fixed: autodiff's gradient, without differentiating a ``tf.while_loop`` (whose
-        trace is slow to build).
+        ``exp(-alpha_k)``, so ``v_k`` is one triangular solve (``_solve_transposed``). The
+        weights' gradient is then that of ``L_J(y, theta) - sum_k v_k . g_k(y_k; theta)``
+        with ``y`` and ``v`` held fixed: autodiff's gradient, without differentiating a
+        ``tf.while_loop`` (whose trace is slow to build).
         """
         outputs = self._step_outputs(z)
         scale = 1.0 / distribute.replicas() if distribute.in_replicas() else 1.0
@@ -195,20 +194,20 @@ def _solve_step(made: MADE, u) -> tf.Tensor:
 def _solve_transposed(made: MADE, y, adjoint) -> tf.Tensor:
     """``v`` with ``J^T v = adjoint``, ``J = dg/dy`` at ``y`` (``g`` of ``_inverse_step``).
 
-    ``J = diag(d) + L`` with ``d = exp(-alpha(y))`` and ``L`` strictly triangular, so the
-    sweeps ``v <- (adjoint - (J^T v - d * v)) / d`` from ``adjoint / d`` (exact in the last
-    coordinate) are exact after ``D - 1`` of them.
+    ``J`` is lower triangular (output ``i`` of the MADE sees inputs ``< i`` only). Its rows
+    come from one vector-Jacobian product over ``D`` copies of the batch, copy ``i`` with the
+    cotangent ``e_i``; then one triangular solve per row of the batch.
     """
-    diagonal = tf.exp(-made(y)[1])
-
-    def sweep(v):
-        with tf.GradientTape() as tape:
-            tape.watch(y)
-            image = _inverse_step(made, y)
-        transposed = tape.gradient(image, y, output_gradients=v)
-        return ((adjoint - transposed + diagonal * v) / diagonal,)
-
-    (v,) = tf.while_loop(
-        lambda v: True, sweep, (adjoint / diagonal,), maximum_iterations=made.event_size - 1
+    rows, dim = tf.shape(y)[0], made.event_size
+    copies = tf.reshape(tf.repeat(y[None], dim, axis=0), [dim * rows, dim])
+    units = tf.reshape(
+        tf.repeat(tf.eye(dim, dtype=y.dtype)[:, None, :], rows, axis=1), [dim * rows, dim]
     )
-    return v
+    with tf.GradientTape() as tape:
+        tape.watch(copies)
+        image = _inverse_step(made, copies)
+    gradient_rows = tape.gradient(image, copies, output_gradients=units)
+    jacobian = tf.transpose(tf.reshape(gradient_rows, [dim, rows, dim]), [1, 0, 2])
+    return tf.linalg.triangular_solve(jacobian, adjoint[..., None], lower=True, adjoint=True)[
+        ..., 0
+    ]
