@@ -863,10 +863,31 @@ def readme_block(records: list[dict], datasets: list[str]) -> str:
                 names=NAMES,
                 headings=("`NFADetector()`", "best reference detector"),
             ).rstrip("\n"),
+            *fit_cost_sentence(),
             "",
             README_END,
         ]
     )
+
+
+def fit_cost_sentence() -> list[str]:
+    """One sentence of what a default fit costs, from ``fit_cost.json`` (none without it)."""
+    path = RESULTS / "fit_cost.json"
+    if not path.is_file():
+        return []
+    cases = json.loads(path.read_text())
+    times = ", ".join(
+        f"{entry['default']['fit_seconds']:.0f} s on {entry['train_rows']:,} rows"
+        f"{' with known anomalies' if entry['known'] else ''} "
+        f"({entry['one step']['fit_seconds']:.0f} s of it fixed)"
+        for entry in cases.values()
+    )
+    return [
+        "",
+        f"A default fit on 2 CPU cores takes {times}. The fixed part is TensorFlow building "
+        "each stage's functions, the same whatever the rows ([docs/RESULTS.md](docs/RESULTS.md), "
+        '"What a fit costs").',
+    ]
 
 
 def other_record_sets(folders: list[str]) -> list[str]:
