@@ -152,6 +152,35 @@ def test_rerun_skips_finished_fits(finished, monkeypatch):
     assert len(records) == 4  # every record of the data set, the earlier ones included
 
 
+def test_refresh_replaces_the_records_it_fits_again_in_place(finished, tmp_path):
+    out_dir, _ = finished
+    lines = _lines(out_dir)
+    records = [json.loads(line) for line in lines]
+    target = next(
+        i for i, r in enumerate(records) if r["method"] == "two-class" and r["task"] == "25%"
+    )
+    records[target]["roc_auc"] = -1.0  # a stale record, as from code since changed
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    run(
+        DATASET,
+        methods="two-class",
+        tasks="25%",
+        seeds="0",
+        out_dir=tmp_path,
+        size=TINY,
+        progress=False,
+        refresh=True,
+    )
+    after = _lines(tmp_path)
+    assert len(after) == len(lines)
+    assert [line for i, line in enumerate(after) if i != target] == [
+        line for i, line in enumerate(lines) if i != target
+    ]
+    refreshed = json.loads(after[target])
+    assert (refreshed["method"], refreshed["task"], refreshed["seed"]) == ("two-class", "25%", 0)
+    assert 0.0 <= refreshed["roc_auc"] <= 1.0
+
+
 def test_table_has_methods_by_tasks(finished):
     out_dir, _ = finished
     table = render_table(load_results(out_dir), DATASET)

@@ -101,6 +101,7 @@ def run_command(
             progress=not args.no_progress,
             extra_methods=extra_methods,
             suite=args.suite,
+            refresh=args.refresh,
         )
     except RuntimeError as error:  # failed fits: report what was done, then fail
         failure = error
@@ -193,6 +194,12 @@ def add_benchmark_arguments(
         type=float,
         default=1.0,
         help="multiply every method's epochs / training steps (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="fit again the requested fits that already have records, each record replaced "
+        "when its new fit is done (after a change of the code or of a default)",
     )
     parser.add_argument("--no-progress", action="store_true", help="print nothing while running")
     parser.set_defaults(run=functools.partial(run_command, extra_methods=extra_methods))

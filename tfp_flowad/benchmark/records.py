@@ -12,7 +12,8 @@ the same fit, where there are several.
 Each record is appended and forced to disk as soon as it is known (``append_record``), so an
 interrupted run loses only the fit in progress. A kill during an append can leave a cut-off
 last line: the next append starts a new line after it, and ``load_results`` passes over it
-(saying so on stderr). Files that are written in one piece (tables, the measurement scripts'
+(saying so on stderr). A record fitted again (``--refresh``) replaces the old one of its
+key by a whole rewrite of the file (``replace_record``). Files that are written in one piece (tables, the measurement scripts'
 JSON files) go through ``write_whole``: whole or not at all.
 """
 
@@ -29,7 +30,14 @@ import numpy as np
 from tfp_flowad.atomic import atomic_file
 from tfp_flowad.benchmark.tasks import Size, rows_at
 
-__all__ = ["RESULTS_FILE", "append_record", "load_results", "make_record", "write_whole"]
+__all__ = [
+    "RESULTS_FILE",
+    "append_record",
+    "load_results",
+    "make_record",
+    "replace_record",
+    "write_whole",
+]
 
 #: name of the results file inside a run's output folder.
 RESULTS_FILE = "results.jsonl"
@@ -80,6 +88,29 @@ def append_record(path: str | os.PathLike, record: dict) -> None:
         file.write((json.dumps(record) + "\n").encode())
         file.flush()
         os.fsync(file.fileno())
+
+
+def replace_record(path: str | os.PathLike, record: dict) -> None:
+    """Adds ``record`` to the JSON lines file ``path``, in place of the records with its key
+    ``(dataset, task, method, seed)``: appended when there are none, else the file rewritten
+    whole (``write_whole``) with the new record where the first old one was."""
+    key = _record_key(record)
+    records = load_results(path) if Path(path).is_file() else []
+    if not any(_record_key(old) == key for old in records):
+        append_record(path, record)
+        return
+    kept, placed = [], False
+    for old in records:
+        if _record_key(old) != key:
+            kept.append(old)
+        elif not placed:
+            kept.append(record)
+            placed = True
+    write_whole(path, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+def _record_key(record: dict) -> tuple:
+    return tuple(record.get(name) for name in ("dataset", "task", "method", "seed"))
 
 
 def write_whole(path: str | os.PathLike, text: str) -> Path:

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tfp_flowad.benchmark.methods import BASELINE_METHODS, METHODS, MethodTable, NFMethod
-from tfp_flowad.benchmark.records import RESULTS_FILE, append_record, load_results, make_record
+from tfp_flowad.benchmark.records import RESULTS_FILE, load_results, make_record, replace_record
 from tfp_flowad.benchmark.tasks import (
     Size,
     benchmark_tasks,
@@ -115,6 +115,7 @@ def run(
     progress: bool = True,
     extra_methods: Mapping[str, NFMethod] | None = None,
     suite: str = "protocol",
+    refresh: bool = False,
 ) -> list[dict]:
     """Runs ``methods`` on the tasks of ``dataset`` for ``seeds``; appends to ``results.jsonl``.
 
@@ -138,6 +139,9 @@ def run(
             set's tasks from ``tfp_flowad.datasets.dev_suite_tasks``; other data sets keep their
             protocol's tasks). Records carry the task's name only: a task of both suites
             (``one-class``, ``5%``, ``25%``) is fitted once per folder.
+        refresh: fit the requested fits again even where records exist; each new record
+            replaces the old one of its key when its fit is done, so a run cut short leaves
+            every record whole, new or old.
 
     Returns:
         Every record of ``dataset`` in ``results.jsonl`` after the run (earlier ones included).
@@ -167,7 +171,7 @@ def run(
         for seed in seed_list
         for task in task_names
         for method in method_names
-        if table.applies(method, task) and (task, method, seed) not in finished
+        if table.applies(method, task) and (refresh or (task, method, seed) not in finished)
     ]
     bar = _Progress(len(plan), progress)
     if other_sizes:
@@ -243,7 +247,7 @@ def _run_group(
             if score is not None:
                 detector.score_kind = score
             record = make_record(detector, task, dataset, method, fit_seconds, size, methods)
-            append_record(results_path, record)
+            replace_record(results_path, record)
         except Exception as error:
             bar.finish(f"FAILED ({type(error).__name__}: {error})")
             traceback.print_exc()
