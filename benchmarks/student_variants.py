@@ -46,11 +46,11 @@ def main() -> None:
     parser.add_argument("task")
     parser.add_argument("--seeds", default="0-2")
     parser.add_argument(
-        "--variants", default=",".join(VARIANTS), help="comma-separated names of VARIANTS"
+        "--variants", default=";".join(VARIANTS), help="names of VARIANTS separated by ';'"
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help="the JSON lines file")
     args = parser.parse_args()
-    chosen = args.variants.split(",")
+    chosen = args.variants.split(";")
     unknown = sorted(set(chosen) - set(VARIANTS))
     if unknown:
         parser.error(f"--variants: unknown {unknown}; expected names of {list(VARIANTS)}")
