@@ -12,7 +12,7 @@ Usage: ``python benchmarks/student_variants.py DATASET TASK [--seeds 0-2] [--var
 the student's length against the table's size runs the step variants alone into their own file::
 
     python benchmarks/student_variants.py 6_cardio one-class --seeds 0-1 \
-        --variants "1000 steps,2000 steps,default (q=0.99, 3000 steps)" \
+        --variants "1000 steps;2000 steps;default (q=0.99, 3000 steps)" \
         --results benchmarks/results/student_steps.jsonl
 """
 
