@@ -660,10 +660,9 @@ def dataset_sections(records: list[dict], datasets: list[str], corrected: list[d
 
 # ------------------------------------------------------------------ other result files
 def fit_cost() -> list[str]:
-    path = RESULTS / "fit_cost.json"
-    if not path.is_file():
+    cases = result_json("fit_cost.json")
+    if cases is None:
         return []
-    cases = json.loads(path.read_text())
     lines = [
         "| table | training rows (known) | fit s | of which fixed | ROC AUC | reference | "
         "its fit s | its ROC AUC | scoring rows/s | reference's rows/s |",
@@ -710,10 +709,9 @@ def fit_cost() -> list[str]:
 
 
 def serving() -> list[str]:
-    path = RESULTS / "serving_throughput.json"
-    if not path.is_file():
+    data = result_json("serving_throughput.json")
+    if data is None:
         return []
-    data = json.loads(path.read_text())
     detectors = {name: entry for name, entry in data.items() if isinstance(entry, dict)}
     kinds = ["combined", "density", "classifier", "student"]
     lines = [
@@ -741,10 +739,9 @@ def serving() -> list[str]:
 
 
 def moons() -> list[str]:
-    path = RESULTS / "moons_flows.json"
-    if not path.is_file():
+    data = result_json("moons_flows.json")
+    if data is None:
         return []
-    data = json.loads(path.read_text())
     lines = [
         "| flow | lambda | held-out NLL | E[log\\|det J\\|^2] | fit s |",
         "|---|---|---|---|---|",
@@ -771,10 +768,9 @@ def mean_std(values) -> str:
 
 
 def unseen_like_for_like(records: list[dict]) -> list[str]:
-    path = RESULTS / "kdd99_unseen_like_for_like.json"
-    if not path.is_file():
+    rows = result_json("kdd99_unseen_like_for_like.json")
+    if rows is None:
         return []
-    rows = json.loads(path.read_text())
     unseen = {
         (r["task"], r["seed"]): r.get("unseen_auc")
         for r in records
@@ -804,6 +800,12 @@ def unseen_like_for_like(records: list[dict]) -> list[str]:
         "last column is the same figure from the benchmark's records of the default.\n",
         "\n".join(lines) + "\n",
     ]
+
+
+def result_json(name: str):
+    """The content of ``benchmarks/results/<name>`` (a JSON file), or None without it."""
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def jsonl(name: str) -> list[dict]:
@@ -880,10 +882,9 @@ def readme_block(records: list[dict], datasets: list[str]) -> str:
 
 def fit_cost_sentence() -> list[str]:
     """One sentence of what a default fit costs, from ``fit_cost.json`` (none without it)."""
-    path = RESULTS / "fit_cost.json"
-    if not path.is_file():
+    cases = result_json("fit_cost.json")
+    if cases is None:
         return []
-    cases = json.loads(path.read_text())
     times = ", ".join(
         f"{entry['default']['fit_seconds']:.0f} s on {entry['train_rows']:,} rows"
         f"{' with known anomalies' if entry['known'] else ''} "
