@@ -13,8 +13,8 @@ Each record is appended and forced to disk as soon as it is known (``append_reco
 interrupted run loses only the fit in progress. A kill during an append can leave a cut-off
 last line: the next append starts a new line after it, and ``load_results`` passes over it
 (saying so on stderr). A record fitted again (``--refresh``) replaces the old one of its
-key by a whole rewrite of the file (``replace_record``). Files that are written in one piece (tables, the measurement scripts'
-JSON files) go through ``write_whole``: whole or not at all.
+key by a whole rewrite of the file (``replace_record``). Files that are written in one piece
+(tables, the measurement scripts' JSON files) go through ``write_whole``: whole or not at all.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def replace_record(path: str | os.PathLike, record: dict) -> None:
     ``(dataset, task, method, seed)``: appended when there are none, else the file rewritten
     whole (``write_whole``) with the new record where the first old one was."""
     key = _record_key(record)
-    records = load_results(path) if Path(path).is_file() else []
+    records = load_results(path)
     if not any(_record_key(old) == key for old in records):
         append_record(path, record)
         return

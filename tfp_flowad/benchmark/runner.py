@@ -30,7 +30,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tfp_flowad.benchmark.methods import BASELINE_METHODS, METHODS, MethodTable, NFMethod
-from tfp_flowad.benchmark.records import RESULTS_FILE, load_results, make_record, replace_record
+from tfp_flowad.benchmark.records import (
+    RESULTS_FILE,
+    append_record,
+    load_results,
+    make_record,
+    replace_record,
+)
 from tfp_flowad.benchmark.tasks import (
     Size,
     benchmark_tasks,
@@ -181,6 +187,8 @@ def run(
         )
     if not plan:
         bar.note(f"{source.name}: all {len(finished)} requested fits are already in {results_path}")
+    # Appending is enough where no record of the fit exists; a refresh replaces them.
+    write = replace_record if refresh else append_record
     failures: list[str] = []
     for seed in seed_list:
         wanted = {(task, method) for s, task, method in plan if s == seed}
@@ -201,7 +209,7 @@ def run(
                 groups.setdefault(table.fit_key(method), []).append(method)
             for group in groups.values():
                 failures.extend(
-                    _run_group(group, task, table, source.name, size, results_path, bar)
+                    _run_group(group, task, table, source.name, size, results_path, bar, write)
                 )
     if failures:
         raise RuntimeError(f"{len(failures)} fits failed: " + "; ".join(failures))
@@ -216,8 +224,10 @@ def _run_group(
     size: Size,
     results_path: Path,
     bar: _Progress,
+    write=append_record,
 ) -> list[str]:
-    """Fits once for ``methods`` (which share a fit) and writes one record per method.
+    """Fits once for ``methods`` (which share a fit) and writes one record per method with
+    ``write`` (``append_record``, or ``replace_record`` in a refresh).
 
     Returns:
         The failed fits, one ``"dataset task method seed s"`` each.
@@ -247,7 +257,7 @@ def _run_group(
             if score is not None:
                 detector.score_kind = score
             record = make_record(detector, task, dataset, method, fit_seconds, size, methods)
-            replace_record(results_path, record)
+            write(results_path, record)
         except Exception as error:
             bar.finish(f"FAILED ({type(error).__name__}: {error})")
             traceback.print_exc()
