@@ -19,12 +19,11 @@ records have the keys and format of every other record and sit beside them in
 * ``nf-mlp-trees-neighbours``: the default with the trees always kept
   (``classifier_model="mlp+boosted_trees"``: no held-out check of them); tasks with known
   anomalies only.
-* ``nf-mlp``: the default with the MLP ensemble alone (``classifier_model="mlp"``); tasks with
+* ``nf-mlp``: the default with the MLP alone (``classifier_model="mlp"``); tasks with
   known anomalies only (one-class the default's classifier is the MLP alone).
 * The default's parts with known anomalies, each left out of the default alone (tasks with known
   anomalies only; one-class the default does not use them):
 
-  * ``nf-one-member``: one MLP instead of the ensemble (``classifier_members=1``);
   * ``nf-no-averaging``: the last iterate instead of the weight average
     (``classifier_averaging=None``);
   * ``nf-fixed-eps``: the surrogate term's weight fixed (``classifier_adaptive_eps=False``);
@@ -65,7 +64,6 @@ ABLATIONS: dict[str, NFMethod] = {
         overrides=(("classifier_model", "mlp+boosted_trees"),), known_only=True
     ),
     "nf-mlp": NFMethod(overrides=(("classifier_model", "mlp"),), known_only=True),
-    "nf-one-member": NFMethod(overrides=(("classifier_members", 1),), known_only=True),
     "nf-no-averaging": NFMethod(overrides=(("classifier_averaging", None),), known_only=True),
     "nf-fixed-eps": NFMethod(overrides=(("classifier_adaptive_eps", False),), known_only=True),
     "nf-no-selection": NFMethod(overrides=(("selection_min_known", None),), known_only=True),

@@ -142,13 +142,13 @@ print(f"{known.name}: classifier kept: {detector.classifier_model_} "
 # * `"distillation"`: the mean `kl` of eq. (34) over its steps (one epoch of `distillation_steps`
 #   steps, so a single value);
 # * `"classifier"`: `loss` of eq. (6) and its terms `normal` (`L+`), `anomaly` (`L-`, zero in
-#   the one-class case) and `surrogate` (`L0`), each the mean over the ensemble's members. With
-#   at least `selection_min_known` known anomalies (20 by default) a second ensemble trains in
+#   the one-class case) and `surrogate` (`L0`), each a mean over the batch. With
+#   at least `selection_min_known` known anomalies (20 by default) a second MLP trains in
 #   the same steps without a fifth of the known anomalies, and its terms are in the means too;
 #   those held-out rows choose the density's weight in the combined score (`density_scale_`,
 #   with the held-out ROC AUC of each candidate in `density_scale_aucs_`; `fit_seconds_` times
 #   that choice as `"weight_selection"`). With known anomalies the default classifier also
-#   has gradient-boosted trees beside the MLP ensemble (stage `"boosted_trees"`, no Keras
+#   has gradient-boosted trees beside the MLP (stage `"boosted_trees"`, no Keras
 #   history), kept only if the same held-out rows rank at least as well with them
 #   (`classifier_model_`; notebook 04).
 #
@@ -238,8 +238,7 @@ pd.DataFrame(rows).round(4)
 #   lie where neither fell, and there the classifier extrapolates as it likes: in some fits it
 #   calls many of them normal, most often when it trained on a handful of known rows, and
 #   one-class, trained on surrogates alone, it is the least steady score between seeds. With
-#   known anomalies it is five networks trained side by side whose logits are averaged
-#   (`classifier_members`), each one's weights the average of its last training steps
+#   known anomalies its weights are the average of its last training steps
 #   (`classifier_averaging`), which steadies that guess.
 # * **`combined`** (the default) is `w_d z_density + w_n z_neighbour + w_c softplus(z_classifier)`
 #   on scores standardised on the normal training rows, `neighbour` being the distance to the

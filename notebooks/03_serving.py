@@ -239,7 +239,7 @@ print("same as from the REST body:", np.allclose(decoded["anomaly_score"].numpy(
 # ## Which score to serve
 #
 # The export computes the detector's `score_kind`. The default, `"combined"`, runs the flow,
-# the distances to the reference rows (`neighbour_rows`, 4096) and the classifier ensemble for
+# the distances to the reference rows (`neighbour_rows`, 4096) and the classifier for
 # every row; `"student"` runs one small network fitted at the end of `fit` to rank rows like
 # the combined score. The cell exports the student as version 2 (TF Serving serves the highest
 # version) and times both SavedModels on the same raw rows with `served_rows_per_second`

@@ -16,7 +16,7 @@
 # # 04 · When the known anomalies form a class: boosted trees beside the MLP
 #
 # The detector's classifier learns eq. (6) of the paper: normal rows against known anomalies and
-# surrogate anomalies drawn from the flow's tail. One part of it is an ensemble of small MLPs.
+# surrogate anomalies drawn from the flow's tail. One part of it is a small MLP.
 # Given known anomalies, the default (`classifier_model="auto"`) adds gradient-boosted trees
 # trained on the same loss and averages the two classifiers' logits. Trees pick up sharp,
 # axis-aligned differences from a handful of labelled rows that the MLP smooths over, so they pay

@@ -325,12 +325,12 @@ def test_method_and_seed_parsing():
     assert parse_methods("all", ABLATIONS) == list(METHODS) + list(ABLATIONS)
     assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
     assert parse_seeds("3,0-1") == [0, 1, 3]
-    # nf-one-member differs from the default only with known anomalies: no one-class fit.
+    # nf-no-averaging differs from the default only with known anomalies: no one-class fit.
     table = MethodTable(ABLATIONS)
-    assert table.applies("nf-one-member", "25%")
-    assert not table.applies("nf-one-member", "one-class")
+    assert table.applies("nf-no-averaging", "25%")
+    assert not table.applies("nf-no-averaging", "one-class")
     assert table.applies("normalising-flow", "one-class")
-    assert table.make_detector("nf-one-member", 0).classifier_members == 1
+    assert table.make_detector("nf-no-averaging", 0).classifier_averaging is None
 
 
 def test_epochs_scale_reaches_every_training_length():
@@ -509,10 +509,10 @@ def test_one_class_methods_run_on_every_task_without_known_anomalies():
     table = MethodTable(ABLATIONS)
     for task in ("n50", "n1000", "synthetic-local", "literature-oc"):
         assert table.applies("knn-oc", task) and not table.applies("two-class", task)
-        assert not table.applies("nf-one-member", task)
+        assert not table.applies("nf-no-averaging", task)
     for task in ("n200-5%", "n1000-25%"):
         assert table.applies("two-class", task) and not table.applies("knn-oc", task)
-        assert table.applies("nf-one-member", task)
+        assert table.applies("nf-no-averaging", task)
 
 
 def test_a_smaller_training_set_leaves_the_test_sets_whole():

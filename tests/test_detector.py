@@ -101,11 +101,11 @@ def test_classifier_score_is_the_papers_output(fitted, data):
     fitted.score_kind = "classifier"
     try:
         scores = fitted.decision_function(test)
-        # 40 known anomalies: "auto" makes the classifier an ensemble of 5 networks whose
-        # mean logit is the classifier's.
-        member_logits = fitted.classifier_(fitted.encoder_.transform(test)).numpy()
-        assert member_logits.shape == (len(test), 5)
-        np.testing.assert_allclose(scores, -member_logits.mean(1), rtol=1e-5, atol=1e-5)
+        # One logit column per classifier kept (the MLP, and the trees where "auto" keeps
+        # them); the classifier's logit is their mean.
+        logits = fitted.classifier_(fitted.encoder_.transform(test)).numpy()
+        assert logits.shape == (len(test), len(fitted.classifier_model_.split("+")))
+        np.testing.assert_allclose(scores, -logits.mean(1), rtol=1e-5, atol=1e-5)
         assert roc_auc_score(y_test, scores) > 0.5
     finally:
         fitted.score_kind = "density"
@@ -258,10 +258,6 @@ def test_bad_input_gets_clear_errors(fitted, data):
         NFADetector(selection_share=1.0).fit(X, y)
     with pytest.raises(ValueError, match=r"classifier_averaging must be .*; got 1.0"):
         NFADetector(classifier_averaging=1.0).fit(X, y)
-    with pytest.raises(
-        ValueError, match="classifier_members must be an integer >= 1 or .auto.; got 2.0"
-    ):
-        NFADetector(classifier_members=2.0).fit(X, y)
     for temperature in (0, -1.0, "hot", "auto"):
         with pytest.raises(
             ValueError,
@@ -441,12 +437,10 @@ def test_surrogate_term_fades_when_the_density_cannot_see_the_known_anomalies(fi
     assert one_class.density_auc_ is None and one_class.eps_ == one_class.classifier_eps
 
 
-@pytest.mark.parametrize(
-    "option, plain, other", [("classifier_averaging", None, 0.5), ("classifier_members", 1, 2)]
-)
+@pytest.mark.parametrize("option, plain, other", [("classifier_averaging", None, 0.5)])
 def test_auto_options_keep_one_plain_classifier_one_class(data, option, plain, other):
-    """``"auto"`` weight averaging and ensemble: one-class the fit is that of one network's
-    last iterate (``None`` / 1); another value changes it."""
+    """``"auto"`` weight averaging: one-class the fit is that of the network's last iterate
+    (``None``); another value changes it."""
     X, y, test, _ = data
     normal = X[y == 0].iloc[:600]
     params = {**SMALL, "flow_epochs": 1, "distillation_steps": 5, "classifier_epochs": 3}
@@ -508,7 +502,7 @@ def test_density_scale_is_chosen_on_held_out_known_anomalies(data, tmp_path):
     fewer = NFADetector(**SMALL, selection_min_known=41).fit(X, y)
     assert (fewer.density_scale_, fewer.density_scale_aucs_) == (1.0, None)
     assert "weight_selection" not in fewer.fit_seconds_
-    # The second ensemble trains beside the classifier and leaves it as it would be alone.
+    # The second MLP trains beside the classifier and leaves it as it would be alone.
     from tfp_flowad.detector import anomaly_score
 
     features = detector.encoder_.transform(test)
@@ -617,7 +611,7 @@ def test_boosted_trees_classifier_saves_loads_and_exports_alike(data, tmp_path):
     X, y, test, _ = data
     detector = NFADetector(**{**SMALL, "classifier_model": "mlp+boosted_trees"}).fit(X, y)
     assert {"classifier", "boosted_trees"} <= set(detector.fit_seconds_)
-    # Its classifier logit is the mean of the MLP ensemble's and the trees'.
+    # Its classifier logit is the mean of the MLP's and the trees'.
     mlp, trees = (layer for layer in detector.classifier_.layers if isinstance(layer, keras.Model))
     features = detector.encoder_.transform(test)
     np.testing.assert_allclose(

@@ -94,8 +94,8 @@ def one_plus_eps_loss(
 
     An empty ``anomaly_logits`` (the one-class case) gives ``L- = 0``. ``surrogate_weights``
     (importance weights, eq. (8)-(10)) turn ``L0`` into a weighted mean, ``anomaly_weights``
-    ``L-`` (an ensemble whose members train on different known anomalies weights each row by
-    its member's share, see ``OnePlusEpsTrainer``).
+    ``L-`` (networks side by side that train on different known anomalies weight each row by
+    its network's share, see ``OnePlusEpsTrainer``).
 
     Args:
         normal_logits: ``[n+]`` logits of normal rows.

@@ -57,7 +57,8 @@ _CLASS_DOC = """Normalizing-flow anomaly detector (Ryzhikov et al., arXiv 1912.0
             ``training_scores_``: the same for every score kind.
         encoder_: the ``TabularEncoder`` learned on the normal training rows.
         flow_: the fitted flow; ``sampler_flow_``: the flow that samples surrogates (the IAF).
-        classifier_: the classifier network, ``[n, members]`` logits of ``P(C+ | x)``.
+        classifier_: the classifier network, ``[n, k]`` logits of ``P(C+ | x)`` (``k = 2`` with
+            the trees beside the MLP), averaged by ``mean_logit``.
         neighbours_: the neighbour term's ``NearestReference`` network (``None`` without it).
         student_: the ``"student"`` score's network (``None`` with ``student_steps = 0``).
         score_scaling_: ``{{term: [median, spread, weight]}}`` of the combined score.

@@ -227,7 +227,7 @@ PARAMETERS = (
         "classifier_model",
         "auto",
         _one_of(CLASSIFIER_MODELS),
-        "``'mlp'``: an ensemble of MLPs trained with fresh surrogates at every step; "
+        "``'mlp'``: one MLP trained with fresh surrogates at every step; "
         "``'boosted_trees'``: gradient-boosted trees on the same weighted loss over one pool of "
         "surrogates; ``'mlp+boosted_trees'``: both, their logits averaged; ``'auto'``: the MLP "
         "one-class, the MLP and the trees with known anomalies, the trees dropped again where "
@@ -242,14 +242,6 @@ PARAMETERS = (
         300,
         _integer(0),
         "the classifier trains for at least this many steps, however few the normal rows.",
-    ),
-    Parameter(
-        "classifier_members",
-        "auto",
-        _or(_integer(1), "auto"),
-        "MLPs in the ensemble, each from its own initial weights, trained side by side on the "
-        "same batches and surrogates; its logit is the mean of theirs. ``'auto'``: 5 with known "
-        "anomalies, 1 one-class.",
     ),
     Parameter(
         "classifier_averaging",
@@ -413,11 +405,10 @@ def check_parameters(params: dict) -> None:
 
 def resolve_auto(params: dict, n_known: int) -> dict:
     """The ``"auto"`` / ``None`` defaults that depend on the data, for ``n_known`` known
-    anomalies (0: one-class): ``classifier_members``, ``classifier_averaging``,
+    anomalies (0: one-class): ``classifier_averaging``,
     ``combined_classifier_weight`` and the classifiers ``classifier_model`` trains
     (``classifier_parts``, a tuple of ``"mlp"`` / ``"boosted_trees"``)."""
     known = n_known > 0
-    members = params["classifier_members"]
     averaging = params["classifier_averaging"]
     weight = params["combined_classifier_weight"]
     model = params["classifier_model"]
@@ -426,7 +417,6 @@ def resolve_auto(params: dict, n_known: int) -> dict:
     else:
         parts = tuple(model.split("+"))
     return {
-        "classifier_members": (5 if known else 1) if members == "auto" else int(members),
         "classifier_averaging": (0.99 if known else None) if averaging == "auto" else averaging,
         "combined_classifier_weight": (1.0 if known else 0.25) if weight is None else weight,
         "classifier_parts": parts,

@@ -36,7 +36,7 @@ __all__ = [
 
 FORMAT = "tfp_flowad.NFADetector"
 #: the version of the directory layout; ``load`` reads this version only.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 MANIFEST = "detector.json"
 SCORES_FILE = "training_scores.npz"
 #: the fitted Keras networks, each saved as ``<name without the trailing _>.keras``; a network

@@ -7,7 +7,7 @@ choices made on held-out rows during ``fit`` and the exported SavedModel.
 - ``density = -log p_T(x)``: the flow's log-density (eq. 39) with its base Gaussian's scale set
   to the temperature ``T`` (``Flow.log_prob``; ``T = 1`` is the flow's own density);
 - ``classifier = -logit f(x)``: ``f(x)`` the (1 + eps)-class classifier's estimate of
-  ``P(C+ | x)`` (eq. 6), the mean logit of its ensemble;
+  ``P(C+ | x)`` (eq. 6), the mean logit of the MLP and the trees where both are kept;
 - ``combined = w_d z_d + w_n z_n + w_c softplus(z_c)``, ``z_k = (score_k - median_k) / spread_k``
   with ``scaling[k] = [median_k, spread_k, w_k]`` measured on the normal training rows
   (``tfp_flowad.detector.selection.score_scaling``); ``score_n = d(x)`` is the distance to the

@@ -200,23 +200,21 @@ def fit_mlp_classifier(
     eps: float,
     held: np.ndarray | None = None,
 ):
-    """Step 4: the MLP ensemble trained by eq. (6) with ``eps`` on the clean normal rows, the
-    known anomalies and fresh surrogates at every step.
+    """Step 4: the MLP trained by eq. (6) with ``eps`` on the clean normal rows, the known
+    anomalies and fresh surrogates at every step.
 
     With ``held`` (a mask of the known anomalies held out for the choices of
-    ``tfp_flowad.detector.selection``) a second ensemble of as many members trains alongside on
-    the same batches and surrogates without the held rows; sharing the steps costs a fraction
-    of a second fit. Returns ``(classifier, second classifier or None)`` and the history.
+    ``tfp_flowad.detector.selection``) a second MLP trains alongside, side by side in one
+    network (``make_mlp(..., members=2)``), on the same batches and surrogates without the held
+    rows; sharing the steps costs a fraction of a second fit. Returns ``(classifier, second
+    classifier or None)`` and the history.
     """
-    members = p["classifier_members"]
-    copies = 1 if held is None else 2
-    network = make_mlp(
-        encoder.output_dim, tuple(p["classifier_hidden_units"]), members=copies * members
-    )
+    members = 1 if held is None else 2
+    network = make_mlp(encoder.output_dim, tuple(p["classifier_hidden_units"]), members=members)
     anomaly_members = None
-    if held is not None:
-        anomaly_members = np.ones((len(anomaly), copies * members), dtype="float32")
-        anomaly_members[held, members:] = 0.0
+    if held is not None:  # column 0: the classifier, trained on every known anomaly
+        anomaly_members = np.ones((len(anomaly), members), dtype="float32")
+        anomaly_members[held, 1] = 0.0
     sampler = surrogate_sampler(encoder, encoder.finish(normal).numpy(), sampler_flow, seed, p)
     # The fit trains the network alone; with the sampler frozen the trainer's trainable
     # weights are the network's, which Keras pairs with the averaged weights at the end.
@@ -251,8 +249,7 @@ def fit_mlp_classifier(
     sampler.trainable = True
     if held is None:
         return (network, None), history.history
-    ensembles = [list(range(start, start + members)) for start in (0, members)]
-    return tuple(select_members(network, chosen) for chosen in ensembles), history.history
+    return (select_members(network, [0]), select_members(network, [1])), history.history
 
 
 def fit_tree_classifier(

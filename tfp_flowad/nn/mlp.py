@@ -56,7 +56,7 @@ def mean_logit(network: keras.Model, x, training: bool = False):
 def mean_of_classifiers(networks: list[keras.Model], name: str = "classifier") -> keras.Model:
     """A model whose ``mean_logit`` is the mean of the given classifiers' ``mean_logit``s:
     ``[batch, D] -> [batch, len(networks)]``, each column one network's mean over its members
-    (an MLP ensemble and boosted trees count as one classifier each)."""
+    (MLPs side by side and boosted trees count as one classifier each)."""
     inputs = keras.Input((networks[0].input_shape[-1],))
     logits = [keras.ops.mean(network(inputs), axis=-1, keepdims=True) for network in networks]
     return keras.Model(inputs, keras.layers.Concatenate()(logits), name=name)

@@ -1,8 +1,9 @@
 """Student networks: one small MLP fitted to a slower model's outputs on chosen rows.
 
 ``fit_score_student`` fits one to ``NFADetector``'s combined score, so that a SavedModel serves
-a score close to the combined one at the cost of a single classifier network (the combined score runs the flow, the neighbour search and the ensemble;
-docs/RESULTS.md compares their throughput).
+a score close to the combined one at the cost of a single classifier network (the combined
+score runs the flow, the neighbour search and the classifier; docs/RESULTS.md compares their
+throughput).
 """
 
 import keras
