@@ -17,7 +17,7 @@ from sklearn.exceptions import NotFittedError
 
 from tfp_flowad import NFADetector
 from tfp_flowad.base import scale_training_lengths
-from tfp_flowad.detector import SCORES
+from tfp_flowad.detector import SCORES, stages
 from tfp_flowad.nn.mlp import mean_logit
 
 SMALL = dict(
@@ -298,8 +298,22 @@ def test_classifier_trains_at_least_min_steps_on_few_rows():
     X = np.random.default_rng(2).normal(size=(600, 3)).astype("float32")
     params = {**SMALL, "classifier_epochs": 1, "classifier_min_steps": 20, "flow_epochs": 1}
     detector = NFADetector(**params).fit(X)
-    steps_per_epoch = int(np.ceil(540 / 128))  # 10 % of the rows are held out
-    assert len(detector.history_["classifier"]["loss"]) == int(np.ceil(20 / steps_per_epoch))
+    # 540 rows (10 % held out) in batches of 128: a pass is 5 steps, 4 passes make 20 steps,
+    # all in one Keras epoch (fewer than 50 steps).
+    assert stages.planned_passes(540, 128, 1, 20) == (5, 4)
+    assert stages.grouped_passes(5, 4) == (20, 1)
+    assert len(detector.history_["classifier"]["loss"]) == 1
+
+
+def test_passes_are_grouped_into_epochs_of_at_least_fifty_steps():
+    assert stages.grouped_passes(1, 300) == (50, 6)
+    assert stages.grouped_passes(5, 60) == (50, 6)
+    assert stages.grouped_passes(62, 4) == (62, 4)
+    assert stages.grouped_passes(3, 7) == (21, 1)
+    assert stages.grouped_passes(7, 12) == (84, 1)
+    for steps, passes in ((1, 300), (5, 60), (62, 4), (3, 7), (7, 12), (4, 30)):
+        per_epoch, epochs = stages.grouped_passes(steps, passes)
+        assert per_epoch * epochs == steps * passes and per_epoch % steps == 0
 
 
 def test_flow_plans_min_steps_in_passes_and_validates_after_each_pass():

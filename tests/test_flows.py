@@ -208,15 +208,24 @@ def test_penalty_every_k_steps_is_logged_and_trains():
 
 
 def test_validation_reports_the_mean_nll_and_draws_nothing():
-    x = np.random.default_rng(1).standard_normal((320, 3)).astype(np.float32)
+    """``evaluate`` and the callback the detector's flow fit uses (``HeldOutNLL``) report the
+    mean of the batches' mean NLL, and draw no random numbers."""
+    from tfp_flowad.training.held_out import HeldOutNLL
+
+    x = np.random.default_rng(1).standard_normal((300, 3)).astype(np.float32)
     flow = small_flow("maf", jacobian_penalty=0.5, penalty_batch_size=16)
     perturb_weights(flow)
     flow.compile(optimizer=keras.optimizers.Adam(1e-3))
     state = flow.seed_generator.state.numpy().copy()
     logs = flow.evaluate(x, batch_size=64, verbose=0, return_dict=True)
-    batch_nll = [-flow.log_prob(x[i : i + 64]).numpy().mean() for i in range(0, 320, 64)]
+    batches = [x[i : i + 64] for i in range(0, 300, 64)]  # the last one holds 44 rows
+    batch_nll = [-flow.log_prob(batch).numpy().mean() for batch in batches]
     assert set(logs) == {"nll"}
     np.testing.assert_allclose(logs["nll"], np.mean(batch_nll), rtol=1e-5)
+    epoch_logs = {"nll": 1.0}
+    HeldOutNLL(flow, batches).on_epoch_end(0, epoch_logs)
+    assert set(epoch_logs) == {"nll", "val_nll"}
+    np.testing.assert_allclose(epoch_logs["val_nll"], logs["nll"], rtol=1e-6)
     np.testing.assert_array_equal(flow.seed_generator.state.numpy(), state)
 
 

@@ -135,18 +135,24 @@ class _SometimesInfiniteSampler(keras.layers.Layer):
         return tf.where(x[:, :1] > 3.84, np.inf, x), None
 
 
+def _fit_passes(trainer, normal, batch_size: int, passes: int):
+    """``trainer`` fitted on ``passes`` passes of the stream of ``normal`` rows, one Keras
+    epoch each; returns the history."""
+    return trainer.fit(
+        make_classifier_dataset(normal, None, batch_size, seed=0),
+        epochs=passes,
+        steps_per_epoch=steps_per_pass(len(normal), batch_size),
+        shuffle=False,
+        verbose=0,
+    )
+
+
 def test_one_plus_eps_trainer_skips_steps_with_infinite_surrogates():
     keras.utils.set_random_seed(0)
     normal = np.random.default_rng(0).normal(0, 1, (512, 2)).astype("float32")
     trainer = OnePlusEpsTrainer(make_mlp(2, (8,)), _SometimesInfiniteSampler(), eps=0.1)
     trainer.compile(optimizer=keras.optimizers.Adam(1e-2))
-    history = trainer.fit(
-        make_classifier_dataset(normal, None, 64, seed=0),
-        epochs=3,
-        steps_per_epoch=steps_per_pass(len(normal), 64),
-        shuffle=False,
-        verbose=0,
-    )
+    history = _fit_passes(trainer, normal, 64, passes=3)
     assert all(np.isfinite(w).all() for w in trainer.network.get_weights())
     assert np.isfinite(history.history["loss"]).all()
     logits = trainer(np.array([[0, 0], [3.5, -3.5]], "float32")).numpy()
@@ -337,6 +343,37 @@ def test_weight_averaging_gives_the_network_the_average_of_its_iterates():
         np.testing.assert_allclose(fitted, expected, rtol=1e-5, atol=1e-6)
     for fitted, before in zip(flow.get_weights(), flow_weights, strict=True):
         np.testing.assert_array_equal(fitted, before)
+
+
+def test_steps_per_call_divides_an_endless_epoch_and_caps_a_finite_one():
+    from tfp_flowad.training.base import MAX_STEPS_PER_CALL, steps_per_call
+
+    assert MAX_STEPS_PER_CALL == 50
+    assert [steps_per_call(n) for n in (1, 7, 62, 300, 3000, 101)] == [1, 7, 31, 50, 50, 1]
+    assert [steps_per_call(n, data_ends=True) for n in (1, 7, 101, 3000)] == [1, 7, 50, 50]
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        assert steps_per_call(300) == 1
+
+
+def test_several_steps_per_call_train_the_weights_one_step_per_call_does():
+    """The classifier's fit with ``steps_per_execution``: the same batches, surrogates and
+    steps as one step a call, so the same weights."""
+    normal = np.random.default_rng(5).normal(size=(300, 3)).astype("float32")
+    weights = []
+    for per_call in (1, 5):
+        keras.utils.set_random_seed(0)
+        network = make_mlp(3, (8,))
+        sampler = TailSampler(IAF(3, num_layers=2, hidden_units=(8,), seed=0), 0.05, seed=0)
+        sampler.trainable = False
+        trainer = OnePlusEpsTrainer(network, sampler)
+        trainer.compile(optimizer=keras.optimizers.Adam(1e-2), steps_per_execution=per_call)
+        history = _fit_passes(trainer, normal, 32, passes=2)
+        assert int(trainer.optimizer.iterations) == 20
+        weights.append((network.get_weights(), history.history["loss"]))
+    (one, one_loss), (several, several_loss) = weights
+    for a, b in zip(one, several, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(one_loss, several_loss)
 
 
 def test_compile_builds_each_optimizer_over_the_weights_its_step_updates():

@@ -26,12 +26,14 @@ import tensorflow as tf
 from tfp_flowad.flows import FLOWS
 from tfp_flowad.nn.mlp import make_mlp, select_members
 from tfp_flowad.sampling import MixtureSampler, TailSampler, UniformBoxSampler
+from tfp_flowad.training.base import MAX_STEPS_PER_CALL, steps_per_call
 from tfp_flowad.training.classifier import (
     OnePlusEpsTrainer,
     make_classifier_dataset,
     steps_per_pass,
 )
 from tfp_flowad.training.distillation import Distiller, distillation_steps
+from tfp_flowad.training.held_out import HeldOutNLL
 from tfp_flowad.training.progress import fit_options
 from tfp_flowad.training.students import fit_score_student, perturbed_normal_rows
 from tfp_flowad.training.trees import fit_boosted_trees
@@ -48,6 +50,7 @@ __all__ = [
     "fit_tree_classifier",
     "fit_student",
     "planned_passes",
+    "grouped_passes",
     "averaging_momentum",
 ]
 
@@ -60,6 +63,20 @@ def planned_passes(rows: int, batch_size: int, epochs: int, min_steps: int) -> t
     or more where those are fewer than ``min_steps`` steps; each Keras epoch is one pass."""
     steps = steps_per_pass(rows, batch_size)
     return steps, max(epochs, math.ceil(min_steps / steps))
+
+
+def grouped_passes(steps: int, passes: int) -> tuple[int, int]:
+    """``(steps per epoch, epochs)`` of a fit of ``passes`` passes of ``steps`` steps each, the
+    passes grouped into Keras epochs of at least ``MAX_STEPS_PER_CALL`` steps where a whole
+    number of passes per epoch allows it (the fewest that do; else one epoch of every pass).
+
+    The same steps on the same stream; on a small table, one Keras epoch (and its callbacks
+    and logs) per one-step pass costs more than the step, and an epoch of several calls of
+    ``steps_per_call`` steps does not.
+    """
+    wanted = math.ceil(MAX_STEPS_PER_CALL / steps)
+    per_epoch = next((k for k in range(wanted, passes + 1) if passes % k == 0), passes)
+    return steps * per_epoch, passes // per_epoch
 
 
 def averaging_momentum(momentum: float, steps: int) -> float:
@@ -123,22 +140,25 @@ def fit_flow(encoder, normal: np.ndarray, validation: np.ndarray, seed: int | No
     steps_per_epoch, epochs = planned_passes(
         len(normal), p["batch_size"], p["flow_epochs"], p["flow_min_steps"]
     )
+    flow = make_flow(p["flow"], encoder.output_dim, seed, p["flow_jacobian_penalty"], p)
     callbacks = []
     if len(validation):
         callbacks = [
+            HeldOutNLL(flow, list(flow_data(validation, training=False))),
             keras.callbacks.EarlyStopping(
                 monitor="val_nll",
                 mode="min",
                 patience=p["flow_patience"],
                 restore_best_weights=True,
-            )
+            ),
         ]
-    flow = make_flow(p["flow"], encoder.output_dim, seed, p["flow_jacobian_penalty"], p)
-    flow.compile(optimizer=flow_optimizer(steps_per_epoch * epochs, p))
+    flow.compile(
+        optimizer=flow_optimizer(steps_per_epoch * epochs, p),
+        steps_per_execution=steps_per_call(steps_per_epoch),
+    )
     options = fit_options(p["verbose"], "flow", steps_per_epoch * epochs)
     history = flow.fit(
         flow_data(normal),
-        validation_data=flow_data(validation, training=False) if len(validation) else None,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
         callbacks=callbacks + options.pop("callbacks"),
@@ -163,7 +183,8 @@ def fit_sampler_flow(flow, encoder, seed: int | None, p: dict):
     distiller.compile(
         optimizer=keras.optimizers.Adam(
             p["distillation_learning_rate"], global_clipnorm=p["distillation_clipnorm"]
-        )
+        ),
+        steps_per_execution=steps_per_call(p["distillation_steps"], data_ends=True),
     )
     flow.trainable = False
     history = distiller.fit(
@@ -201,7 +222,8 @@ def fit_mlp_classifier(
     held: np.ndarray | None = None,
 ):
     """Step 4: the MLP trained by eq. (6) with ``eps`` on the clean normal rows, the known
-    anomalies and fresh surrogates at every step.
+    anomalies and fresh surrogates at every step, for ``planned_passes(classifier_epochs,
+    classifier_min_steps)`` passes (Keras epochs of ``grouped_passes``).
 
     With ``held`` (a mask of the known anomalies held out for the choices of
     ``tfp_flowad.detector.selection``) a second MLP trains alongside, side by side in one
@@ -222,14 +244,19 @@ def fit_mlp_classifier(
     trainer = OnePlusEpsTrainer(
         network, sampler, p["classifier_gamma"], eps, surrogates_per_step=p["batch_size"]
     )
-    steps_per_epoch, epochs = planned_passes(
-        len(normal), p["batch_size"], p["classifier_epochs"], p["classifier_min_steps"]
+    steps_per_epoch, epochs = grouped_passes(
+        *planned_passes(
+            len(normal), p["batch_size"], p["classifier_epochs"], p["classifier_min_steps"]
+        )
     )
     ema = {}
     if p["classifier_averaging"] is not None:
         momentum = averaging_momentum(p["classifier_averaging"], epochs * steps_per_epoch)
         ema = {"use_ema": True, "ema_momentum": momentum}
-    trainer.compile(optimizer=keras.optimizers.Adam(p["classifier_learning_rate"], **ema))
+    trainer.compile(
+        optimizer=keras.optimizers.Adam(p["classifier_learning_rate"], **ema),
+        steps_per_execution=steps_per_call(steps_per_epoch),
+    )
     history = trainer.fit(
         # Real rows enter clean: generated rows are requantised to match them.
         make_classifier_dataset(

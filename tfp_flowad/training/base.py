@@ -6,7 +6,30 @@ import tensorflow as tf
 from tfp_flowad.tracing import releasing_finished_traces
 from tfp_flowad.training import distribute
 
-__all__ = ["StepModel"]
+__all__ = ["StepModel", "steps_per_call"]
+
+#: the most steps one call of a Keras train function runs (``steps_per_call``).
+MAX_STEPS_PER_CALL = 50
+
+
+def steps_per_call(steps: int, data_ends: bool = False) -> int:
+    """Keras' ``steps_per_execution`` for an epoch of ``steps`` steps: up to
+    ``MAX_STEPS_PER_CALL``, or 1 under a distribution strategy.
+
+    Several steps in one call run the same steps on the same batches, without Python's loop and
+    callbacks between them (milliseconds a step, as much as a small step costs). On an endless
+    stream it is the largest divisor of ``steps``: Keras runs whole calls, and a last call of
+    more steps than the epoch has left would train past it. A dataset that ends with the epoch
+    (``data_ends``) stops the last call itself. Not under a strategy: there Keras 3's loop of
+    several steps per call fails ("You must feed a value for placeholder tensor
+    'while/cond/Placeholder'").
+    """
+    if tf.distribute.has_strategy():
+        return 1
+    steps = max(int(steps), 1)
+    if data_ends:
+        return min(steps, MAX_STEPS_PER_CALL)
+    return max(d for d in range(1, min(steps, MAX_STEPS_PER_CALL) + 1) if steps % d == 0)
 
 
 class StepModel(keras.Model):
