@@ -183,8 +183,7 @@ def fit_sampler_flow(flow, encoder, seed: int | None, p: dict):
     distiller.compile(
         optimizer=keras.optimizers.Adam(
             p["distillation_learning_rate"], global_clipnorm=p["distillation_clipnorm"]
-        ),
-        steps_per_execution=steps_per_call(p["distillation_steps"], data_ends=True),
+        )
     )
     flow.trainable = False
     history = distiller.fit(
