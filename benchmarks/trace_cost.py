@@ -10,9 +10,10 @@ default ``NFADetector`` (seed 0) once in this process and times, while it fits:
   also optimises and instantiates its graph;
 * each stage of ``fit_seconds_``.
 
-A stage's rest is its seconds less its tracing and its runs; ``between stages`` is what the fit
-does outside them (encoding the rows, the density's scores of the training rows, the training
-scores of every kind). The timings hook two functions of TensorFlow's internals
+A stage's rest is its seconds less its tracing and its runs: Python's time between the calls,
+and any time the machine gave to other work (a busy or stalled machine shows here);
+``between stages`` is what the fit does outside them (encoding the rows, the density's scores
+of the training rows, the training scores of every kind). The timings hook two functions of TensorFlow's internals
 (``func_graph_from_py_func`` and ``AtomicFunction.call_flat``); they time the real calls and
 change nothing else.
 
@@ -97,6 +98,7 @@ def measure(case: str, timeline: Timeline) -> dict:
             stage_times[stage] = (start, time.perf_counter())
 
     detector._timed = timed_stage
+    load_average = os.getloadavg()[0]
     start = time.perf_counter()
     detector.fit(X, y)
     end = time.perf_counter()
@@ -106,23 +108,25 @@ def measure(case: str, timeline: Timeline) -> dict:
         "later runs": timeline.later_runs,
     }
 
-    def split(a: float, b: float, seconds: float) -> dict:
-        parts = {name: round(seconds_within(kinds[name], a, b), 2) for name in PARTS[:-1]}
-        parts["rest"] = round(seconds - sum(parts.values()), 2)
-        return {"seconds": round(seconds, 2), **parts}
+    def split(a: float, b: float) -> dict:
+        parts = {name: seconds_within(kinds[name], a, b) for name in PARTS[:-1]}
+        return {"seconds": b - a, **parts, "rest": b - a - sum(parts.values())}
 
-    stages = {stage: split(a, b, b - a) for stage, (a, b) in stage_times.items()}
-    whole = split(start, end, end - start)
-    between = {
-        key: round(whole[key] - sum(s[key] for s in stages.values()), 2)
-        for key in ("seconds", *PARTS)
+    stages = {stage: split(a, b) for stage, (a, b) in stage_times.items()}
+    whole = split(start, end)
+    stages["between stages"] = {
+        key: whole[key] - sum(s[key] for s in stages.values()) for key in ("seconds", *PARTS)
     }
+
+    def rounded(parts: dict) -> dict:
+        return {key: round(max(value, 0.0), 2) for key, value in parts.items()}
+
     return {
         "train_rows": int(len(y)),
         "known": int(sum(y)),
-        "load_average": round(os.getloadavg()[0], 2),
-        "fit": whole,
-        "stages": {**stages, "between stages": between},
+        "load_average": round(load_average, 2),
+        "fit": rounded(whole),
+        "stages": {stage: rounded(parts) for stage, parts in stages.items()},
     }
 
 

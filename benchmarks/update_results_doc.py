@@ -728,7 +728,8 @@ def trace_cost() -> list[str]:
         "The default fit (seed 0) of the cases above, timed while it fits: TensorFlow tracing "
         "its functions (building their graphs from the Python code), the first run of each "
         "traced function (which also optimises its graph), their later runs, and the rest "
-        "(Keras' loop and callbacks, numpy, eager calls). `between stages` is the fit outside "
+        "(Keras' loop and callbacks, numpy, eager calls, and any time the machine gave to "
+        "other work). `between stages` is the fit outside "
         "its stages: encoding the rows, the density's scores, the training scores of every "
         f"kind. One-minute load average {min(loads):.1f} to {max(loads):.1f} before each case.\n",
         "\n".join(lines) + "\n",
