@@ -13,9 +13,9 @@ default ``NFADetector`` (seed 0) once in this process and times, while it fits:
 A stage's rest is its seconds less its tracing and its runs: Python's time between the calls,
 and any time the machine gave to other work (a busy or stalled machine shows here);
 ``between stages`` is what the fit does outside them (encoding the rows, the density's scores
-of the training rows, the training scores of every kind). The timings hook two functions of TensorFlow's internals
-(``func_graph_from_py_func`` and ``AtomicFunction.call_flat``); they time the real calls and
-change nothing else.
+of the training rows, the training scores of every kind). The timings hook two functions of
+TensorFlow's internals (``func_graph_from_py_func`` and ``AtomicFunction.call_flat``); they
+time the real calls and change nothing else.
 
 Usage::
 
